@@ -1,0 +1,199 @@
+// Package durable makes changes to an afero.Fs survive a power cut: atomic
+// file replacement, directory syncs, and directory creation whose entries
+// reach the flash.
+//
+// The rules followed are POSIX's and the Linux filesystems' (ext4, UBIFS):
+// a file's data is durable after its fsync; a name created, renamed or
+// removed is durable after an fsync of its parent directory. A sync or close
+// error is returned and never retried: after a failed fsync the kernel may
+// have marked the dirty pages clean and dropped them, so a second fsync that
+// succeeds proves nothing.
+package durable
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+
+	"github.com/dualpart/backup/internal/manifest"
+	"github.com/spf13/afero"
+)
+
+// DirSyncer is implemented by filesystems that sync a directory some other
+// way than opening it and calling Sync on the handle.
+type DirSyncer interface {
+	SyncDir(name string) error
+}
+
+// SyncDir makes the entries of directory name durable. On afero.OsFs this
+// opens the directory and fsyncs it, which is what ext4 and UBIFS need for a
+// created, renamed or removed name to survive a power cut.
+func SyncDir(fsys afero.Fs, name string) error {
+	if s, ok := fsys.(DirSyncer); ok {
+		if err := s.SyncDir(name); err != nil {
+			return fmt.Errorf("sync directory %q: %w", name, err)
+		}
+		return nil
+	}
+	d, err := fsys.Open(name)
+	if err != nil {
+		return fmt.Errorf("sync directory %q: %w", name, err)
+	}
+	serr := d.Sync()
+	cerr := d.Close()
+	if err := errors.Join(serr, cerr); err != nil {
+		return fmt.Errorf("sync directory %q: %w", name, err)
+	}
+	return nil
+}
+
+// TempName returns the temporary name used to replace the file at name: in
+// the same directory (rename is atomic only within one filesystem, and UBIFS
+// journals a same-directory rename as one node), fixed for a given name so
+// that a leftover from a crash is found and replaced, and short enough for
+// any NAME_MAX whatever the length of the final name.
+func TempName(name string) string {
+	sum := sha256.Sum256([]byte(filepath.Base(name)))
+	return filepath.Join(filepath.Dir(name), manifest.TempPrefix+hex.EncodeToString(sum[:8]))
+}
+
+// Hooks lets tests disable one step of the protocol to prove it necessary.
+// The zero value disables nothing.
+type Hooks struct {
+	SkipFileSync bool // do not fsync a file before renaming it into place
+	SkipDirSync  bool // do not fsync a directory after changing its entries
+}
+
+// WriteFile replaces the file at name with data and mode perm, atomically
+// and durably: temporary file, write, chmod, fsync, close, rename, fsync of
+// the directory. A reader (or a crash) sees the old file or the new one,
+// never a mix. On error the old file is untouched; a temporary file may be
+// left, and the next WriteFile of the same name replaces it.
+func WriteFile(fsys afero.Fs, name string, data []byte, perm fs.FileMode, h Hooks) error {
+	tmp := TempName(name)
+	if err := writeTemp(fsys, tmp, perm, h, func(f afero.File) error {
+		_, err := f.Write(data)
+		return err
+	}); err != nil {
+		return fmt.Errorf("write %q: %w", name, err)
+	}
+	if err := fsys.Rename(tmp, name); err != nil {
+		return fmt.Errorf("write %q: %w", name, err)
+	}
+	if h.SkipDirSync {
+		return nil
+	}
+	return SyncDir(fsys, filepath.Dir(name))
+}
+
+// CreateTemp creates the temporary file tmp exclusively (removing a leftover
+// of the same name first), lets fill write it, then sets perm explicitly
+// (the umask must not change it) and fsyncs and closes it. Setting the mode
+// before the fsync makes the mode durable with the data.
+func CreateTemp(fsys afero.Fs, tmp string, perm fs.FileMode, h Hooks, fill func(afero.File) error) error {
+	return writeTemp(fsys, tmp, perm, h, fill)
+}
+
+func writeTemp(fsys afero.Fs, tmp string, perm fs.FileMode, h Hooks, fill func(afero.File) error) error {
+	if err := fsys.Remove(tmp); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return err
+	}
+	f, err := fsys.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return err
+	}
+	if err := fill(f); err != nil {
+		f.Close()
+		return err
+	}
+	if err := fsys.Chmod(tmp, perm); err != nil {
+		f.Close()
+		return err
+	}
+	if !h.SkipFileSync {
+		if err := f.Sync(); err != nil {
+			f.Close()
+			return fmt.Errorf("sync %q: %w", tmp, err)
+		}
+	}
+	if err := f.Close(); err != nil {
+		return fmt.Errorf("close %q: %w", tmp, err)
+	}
+	return nil
+}
+
+// SyncFile fsyncs an existing file through a read-only handle: after a
+// chmod, to make the new mode durable without rewriting the data.
+func SyncFile(fsys afero.Fs, name string) error {
+	f, err := fsys.Open(name)
+	if err != nil {
+		return err
+	}
+	serr := f.Sync()
+	cerr := f.Close()
+	if err := errors.Join(serr, cerr); err != nil {
+		return fmt.Errorf("sync %q: %w", name, err)
+	}
+	return nil
+}
+
+// MkdirAll creates dir and any missing parents with mode perm, and makes
+// each new name durable by syncing its parent. It returns the directories
+// it created. A path component that exists and is not a directory is
+// an error.
+func MkdirAll(fsys afero.Fs, dir string, perm fs.FileMode, h Hooks) (created []string, err error) {
+	var missing []string
+	for d := filepath.Clean(dir); ; d = filepath.Dir(d) {
+		fi, err := fsys.Stat(d)
+		if err == nil {
+			if !fi.IsDir() {
+				return nil, fmt.Errorf("make directory %q: %q is not a directory", dir, d)
+			}
+			break
+		}
+		if !errors.Is(err, fs.ErrNotExist) {
+			return nil, fmt.Errorf("make directory %q: %w", dir, err)
+		}
+		missing = append(missing, d)
+		if filepath.Dir(d) == d {
+			break
+		}
+	}
+	for i := len(missing) - 1; i >= 0; i-- {
+		d := missing[i]
+		if err := fsys.Mkdir(d, perm); err != nil && !errors.Is(err, fs.ErrExist) {
+			return created, fmt.Errorf("make directory %q: %w", d, err)
+		}
+		if err := fsys.Chmod(d, perm); err != nil {
+			return created, fmt.Errorf("make directory %q: %w", d, err)
+		}
+		created = append(created, d)
+	}
+	if !h.SkipDirSync {
+		for _, d := range created {
+			if err := SyncDir(fsys, filepath.Dir(d)); err != nil {
+				return created, err
+			}
+		}
+	}
+	return created, nil
+}
+
+// Remove removes the file at name, if any, and makes the removal durable.
+// It reports whether there was something to remove.
+func Remove(fsys afero.Fs, name string, h Hooks) (bool, error) {
+	if err := fsys.Remove(name); err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return false, nil
+		}
+		return false, fmt.Errorf("remove %q: %w", name, err)
+	}
+	if h.SkipDirSync {
+		return true, nil
+	}
+	return true, SyncDir(fsys, filepath.Dir(name))
+}

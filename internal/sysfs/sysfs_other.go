@@ -1,0 +1,14 @@
+//go:build !linux
+
+package sysfs
+
+import "context"
+
+// FreeBytes is not implemented on this system.
+func FreeBytes(name string) (int64, error) { return 0, ErrUnsupported }
+
+// Device is not implemented on this system.
+func Device(name string) (uint64, error) { return 0, ErrUnsupported }
+
+// Lock is not implemented on this system.
+func Lock(ctx context.Context, name string) (func() error, error) { return nil, ErrUnsupported }

@@ -1,0 +1,150 @@
+package backup
+
+import (
+	"context"
+	"log/slog"
+
+	"github.com/dualpart/backup/internal/durable"
+)
+
+// An Option configures a Pair. Options are applied in order after the
+// defaults; where two set the same thing, the last one wins.
+type Option interface {
+	apply(*config)
+}
+
+type optionFunc func(*config)
+
+func (f optionFunc) apply(c *config) { f(c) }
+
+// VerifyLevel says how much of a side is checked against its manifest.
+type VerifyLevel int
+
+const (
+	// VerifyQuick checks every manifest entry's type, size, mode and link
+	// target by stat, and that the payload holds nothing else. It reads no
+	// file content: the default, cheap enough for every boot.
+	VerifyQuick VerifyLevel = iota
+	// VerifyNone reads the tags and manifests only: the vendor's behaviour.
+	VerifyNone
+	// VerifyFull is VerifyQuick plus the SHA-256 of every file: it finds a
+	// flipped bit, at the cost of reading both payloads.
+	VerifyFull
+)
+
+// String returns "quick", "none" or "full".
+func (l VerifyLevel) String() string {
+	switch l {
+	case VerifyNone:
+		return "none"
+	case VerifyQuick:
+		return "quick"
+	case VerifyFull:
+		return "full"
+	}
+	return "VerifyLevel(?)"
+}
+
+// Progress is reported after each entry a copy writes.
+type Progress struct {
+	Path         string // the entry just written, relative to the payload
+	FilesWritten int    // entries written so far
+	BytesWritten int64  // file bytes written so far
+	FilesTotal   int    // entries the copy will write
+	BytesTotal   int64  // file bytes the copy will write
+}
+
+type config struct {
+	reader     VersionReader
+	copier     Copier
+	verify     VerifyLevel
+	logger     *slog.Logger
+	progress   func(Progress)
+	reserve    int64
+	fallback   bool
+	sameDevErr bool
+	downgrade  bool
+	hooks      durable.Hooks
+	skipInval  bool // test hook: do not invalidate the destination's tag
+	tagFirst   bool // test hook: write the tag before the manifest and payload syncs
+}
+
+func defaults() config {
+	return config{
+		reader: DecimalReader{},
+		copier: DefaultCopier{},
+		verify: VerifyQuick,
+		logger: slog.New(discard{}),
+	}
+}
+
+// WithVersionReader sets the tag format. The default is DecimalReader.
+func WithVersionReader(r VersionReader) Option {
+	return optionFunc(func(c *config) { c.reader = r })
+}
+
+// WithCopier sets how a payload is copied. The default is DefaultCopier.
+// Whatever the copier, the Pair invalidates the destination's tag before it
+// runs, checks its result, and writes the manifest and tag after it.
+func WithCopier(cp Copier) Option {
+	return optionFunc(func(c *config) { c.copier = cp })
+}
+
+// WithVerify sets the verify level. The default is VerifyQuick.
+func WithVerify(l VerifyLevel) Option {
+	return optionFunc(func(c *config) { c.verify = l })
+}
+
+// WithLogger sets where the Pair logs what it finds and does. The default
+// discards. Decisions are logged at Info, each entry written at Debug.
+func WithLogger(l *slog.Logger) Option {
+	return optionFunc(func(c *config) { c.logger = l })
+}
+
+// WithProgress sets a callback called after each entry a copy writes, from
+// the goroutine that called Reconcile.
+func WithProgress(fn func(Progress)) Option {
+	return optionFunc(func(c *config) { c.progress = fn })
+}
+
+// WithReserve keeps n bytes free on a copy's destination: a copy that would
+// leave less is refused with ErrNoSpace before anything is written. Use 60
+// MiB on usr_data when the vendor's FOTA upgrade is used. The default is 0.
+func WithReserve(n int64) Option {
+	return optionFunc(func(c *config) { c.reserve = n })
+}
+
+// WithFallback allows falling back to an older intact version when the
+// newer side is damaged (or its version unreadable): the older version is
+// then copied over it. This is a downgrade, so it is off by default, and the
+// damaged newer side is then lost.
+func WithFallback(allow bool) Option {
+	return optionFunc(func(c *config) { c.fallback = allow })
+}
+
+// WithSameDeviceError makes Reconcile fail with ErrSameDevice, writing
+// nothing, when both sides live on the same filesystem (where a pair
+// protects against deletion only). By default that is a warning in the
+// Result and the log.
+func WithSameDeviceError(fail bool) Option {
+	return optionFunc(func(c *config) { c.sameDevErr = fail })
+}
+
+// WithDowngrade allows Install to install a version that is not newer than
+// the current one. Both sides then end at the version installed.
+func WithDowngrade(allow bool) Option {
+	return optionFunc(func(c *config) { c.downgrade = allow })
+}
+
+// withProtocolHooks disables protocol steps, for the tests that prove each
+// step necessary. It is unexported: no caller can weaken the protocol.
+func withProtocolHooks(h durable.Hooks, skipInvalidate, tagFirst bool) Option {
+	return optionFunc(func(c *config) { c.hooks, c.skipInval, c.tagFirst = h, skipInvalidate, tagFirst })
+}
+
+type discard struct{}
+
+func (discard) Enabled(context.Context, slog.Level) bool  { return false }
+func (discard) Handle(context.Context, slog.Record) error { return nil }
+func (d discard) WithAttrs([]slog.Attr) slog.Handler      { return d }
+func (d discard) WithGroup(string) slog.Handler           { return d }
