@@ -12,6 +12,7 @@ import (
 
 	"github.com/dualpart/backup/internal/durable"
 	"github.com/dualpart/backup/internal/manifest"
+	"github.com/dualpart/backup/internal/overlay"
 	"github.com/dualpart/backup/internal/sysfs"
 	"github.com/spf13/afero"
 )
@@ -217,12 +218,17 @@ func (p *Pair) Status(ctx context.Context) (Result, error) {
 // cancelled ctx stops a copy between files (and within a large file) the
 // same way.
 func (p *Pair) Reconcile(ctx context.Context) (Result, error) {
-	var res Result
 	unlock, err := p.lock(ctx)
 	if err != nil {
-		return res, err
+		return Result{}, err
 	}
 	defer unlock()
+	return p.reconcile(ctx)
+}
+
+// reconcile is Reconcile with the lock held.
+func (p *Pair) reconcile(ctx context.Context) (Result, error) {
+	var res Result
 	if err := p.checkDevices(&res); err != nil {
 		return res, err
 	}
@@ -792,4 +798,275 @@ func (p *Pair) checkSpace(d Side, need int64) error {
 		return fmt.Errorf("%w: %q needs %d bytes, %d free, %d reserved", ErrNoSpace, d.Dir, need, free, p.cfg.reserve)
 	}
 	return nil
+}
+
+// ErrNotNewer: Install was given a version that is not newer than the one
+// the pair holds, and WithDowngrade is not set. Nothing was written.
+var ErrNotNewer = errors.New("version is not newer than the current one")
+
+// ErrBadPath is wrapped by the error a Tx returns for a path that is
+// absolute, not clean, or leaves the payload.
+var ErrBadPath = overlay.ErrBadPath
+
+// Install installs the payload in directory dir of from as version, on the
+// primary first and then on the backup. It first reconciles the pair, so
+// that the current version is whole on both sides before either is
+// touched; then the primary's tag is removed, the entries that differ are
+// written, its manifest and its tag; then the same on the backup. A power
+// cut at any instant leaves, after the next Reconcile, the old version or
+// the new one on both sides: never a mix, never neither.
+//
+// A version not newer than the current one is refused with ErrNotNewer
+// unless WithDowngrade is set; then both sides end at the version given.
+// Free space is checked on both sides before anything is written. The
+// Result counts what both copies wrote; its Action is
+// ActionPrimaryToBackup.
+func (p *Pair) Install(ctx context.Context, from afero.Fs, dir string, version Version) (Result, error) {
+	if from == nil || dir == "" || version == nil {
+		panic("backup: Install: needs an Fs, a directory and a version")
+	}
+	unlock, err := p.lock(ctx)
+	if err != nil {
+		return Result{}, err
+	}
+	defer unlock()
+	res, cur, err := p.prepare(ctx, version)
+	if err != nil {
+		return res, err
+	}
+	entries, err := manifest.Scan(ctx, from, dir, true)
+	if err != nil {
+		return res, fmt.Errorf("read %q: %w", dir, err)
+	}
+	src := &found{side: Side{Fs: from, Dir: dir}, hashed: true,
+		man: &manifest.Manifest{Version: version.String(), Entries: entries},
+		tag: []byte(version.String() + "\n")}
+	p.cfg.logger.Info("install", "version", version.String(), "current", cur, "from", dir)
+	return p.publish(ctx, res, src)
+}
+
+// prepare reconciles the pair and checks that version may follow what it
+// holds. It returns the reconcile's result and the current version (nil
+// when the pair held none).
+func (p *Pair) prepare(ctx context.Context, version Version) (Result, Version, error) {
+	res, err := p.reconcile(ctx)
+	if err != nil && !errors.Is(err, ErrNoVersion) {
+		return res, nil, fmt.Errorf("reconcile before writing a new version: %w", err)
+	}
+	cur := res.Primary.Version
+	if err == nil && res.Action == ActionBackupToPrimary {
+		cur = res.Backup.Version
+	}
+	if errors.Is(err, ErrNoVersion) {
+		cur = nil
+	}
+	if version != nil {
+		if err := p.checkVersion(cur, version); err != nil {
+			return res, cur, err
+		}
+	}
+	return res, cur, nil
+}
+
+// publish writes the new version src on the primary, then copies it to the
+// backup, after checking that both have room.
+func (p *Pair) publish(ctx context.Context, prev Result, src *found) (Result, error) {
+	res := Result{Warnings: prev.Warnings, Action: ActionPrimaryToBackup}
+	pf, bf, err := p.inspectBoth(ctx)
+	if err != nil {
+		return res, err
+	}
+	res.Primary, res.Backup = pf.status, bf.status
+	man := src.man.Marshal()
+	for _, d := range []*found{pf, bf} {
+		_, _, need, err := p.plan(ctx, src, d)
+		if err != nil {
+			return res, err
+		}
+		if err := p.checkSpace(d.side, need+int64(len(man))); err != nil {
+			return res, err
+		}
+	}
+	stats, err := p.copyOver(ctx, src, pf)
+	res.CopyStats = stats
+	res.PrimaryChanged = stats.changed()
+	if err != nil {
+		return res, fmt.Errorf("write the new version on the primary: %w", err)
+	}
+	npf := &found{side: p.primary, primary: true, man: src.man, tag: src.tag, hashed: true,
+		status: SideStatus{State: StateOK, Version: nil}}
+	stats, err = p.copyOver(ctx, npf, bf)
+	res.FilesWritten += stats.FilesWritten
+	res.BytesWritten += stats.BytesWritten
+	res.Removed += stats.Removed
+	res.Chmods += stats.Chmods
+	if err != nil {
+		return res, fmt.Errorf("copy the new version to the backup (the next Reconcile completes it): %w", err)
+	}
+	return res, nil
+}
+
+// Update runs fn on a transaction over the payload and commits its changes
+// as the next version: for Decimal tags the current version plus one; for
+// other formats fn must call Tx.SetVersion. The pair is reconciled first,
+// and fn sees the payload as the primary holds it. If fn returns an error,
+// or changes nothing, nothing is written on either side. Otherwise the new
+// version is written like Install writes one: primary first, then backup,
+// so that a power cut leaves the old or the new version on both sides.
+// Update is meant for small payloads (parameters): the transaction keeps
+// every file it writes or moves in memory.
+func (p *Pair) Update(ctx context.Context, fn func(tx *Tx) error) (Result, error) {
+	unlock, err := p.lock(ctx)
+	if err != nil {
+		return Result{}, err
+	}
+	defer unlock()
+	res, cur, err := p.prepare(ctx, nil)
+	if err != nil {
+		return res, err
+	}
+	if cur == nil {
+		return res, fmt.Errorf("update: %w", ErrNoVersion)
+	}
+	pf, err := p.inspect(ctx, p.primary)
+	if err != nil {
+		return res, err
+	}
+	if pf.man == nil {
+		return res, fmt.Errorf("update: primary is %s after reconcile", pf.status.State)
+	}
+	read := func(rel string) ([]byte, error) {
+		return afero.ReadFile(p.primary.Fs, filepath.Join(p.primary.Dir, filepath.FromSlash(rel)))
+	}
+	tx := &Tx{view: overlay.New(pf.man.Entries, read)}
+	err = fn(tx)
+	tx.done = true
+	if err != nil {
+		return res, fmt.Errorf("update: %w", err)
+	}
+	entries, data, err := tx.view.Result()
+	if err != nil {
+		return res, fmt.Errorf("update: %w", err)
+	}
+	next := tx.version
+	if next == nil {
+		n, ok := cur.(interface{ Next() (Version, error) })
+		if !ok {
+			return res, fmt.Errorf("update: version %s has no successor: call Tx.SetVersion", cur)
+		}
+		if next, err = n.Next(); err != nil {
+			return res, fmt.Errorf("update: %w", err)
+		}
+	}
+	if err := p.checkVersion(cur, next); err != nil {
+		return res, err
+	}
+	if equalEntries(entries, pf.man.Entries) {
+		return res, nil
+	}
+	// The new content lives in memory; only files whose content changed
+	// or moved are read by the copy, so only they are staged.
+	stage := afero.NewMemMapFs()
+	root := "/payload"
+	fi, err := p.primary.Fs.Stat(p.primary.Dir)
+	if err != nil {
+		return res, err
+	}
+	if err := stage.MkdirAll(root, fi.Mode()&manifest.ModeMask); err != nil {
+		return res, err
+	}
+	for rel, b := range data {
+		name := filepath.Join(root, filepath.FromSlash(rel))
+		if err := stage.MkdirAll(filepath.Dir(name), 0o755); err != nil {
+			return res, err
+		}
+		if err := afero.WriteFile(stage, name, b, 0o644); err != nil {
+			return res, err
+		}
+	}
+	src := &found{side: Side{Fs: stage, Dir: root}, hashed: true,
+		man: &manifest.Manifest{Version: next.String(), Entries: entries},
+		tag: []byte(next.String() + "\n")}
+	p.cfg.logger.Info("update", "version", next.String(), "current", cur.String())
+	return p.publish(ctx, res, src)
+}
+
+// checkVersion checks that next can be written as a tag of the pair's
+// format and may follow cur (nil when the pair holds no version).
+func (p *Pair) checkVersion(cur, next Version) error {
+	if v, err := p.cfg.reader.ReadVersion([]byte(next.String() + "\n")); err != nil || v.Compare(next) != 0 {
+		return fmt.Errorf("version %q cannot be written as a tag of this format: %v", next, err)
+	}
+	if cur != nil && next.Compare(cur) <= 0 && !p.cfg.downgrade {
+		return fmt.Errorf("%w: %s after %s (allow a downgrade to write it)", ErrNotNewer, next, cur)
+	}
+	return nil
+}
+
+// A Tx is the payload as an Update's function sees and changes it. Paths
+// are slash-separated and relative to the payload; one that is absolute,
+// not clean or leaves the payload is refused with an error wrapping
+// ErrBadPath. Changes stay in memory until the Update commits. A Tx is
+// valid only during the function and not safe for concurrent use.
+type Tx struct {
+	view    *overlay.View
+	version Version
+	done    bool
+}
+
+func (tx *Tx) live() {
+	if tx.done {
+		panic("backup: Tx used after its Update returned")
+	}
+}
+
+// ReadFile returns the content of a file.
+func (tx *Tx) ReadFile(name string) ([]byte, error) { tx.live(); return tx.view.ReadFile(name) }
+
+// WriteFile creates or replaces a file with mode perm; its directory must
+// exist.
+func (tx *Tx) WriteFile(name string, data []byte, perm fs.FileMode) error {
+	tx.live()
+	return tx.view.WriteFile(name, data, perm)
+}
+
+// MkdirAll creates a directory and any missing parents with mode perm.
+func (tx *Tx) MkdirAll(name string, perm fs.FileMode) error {
+	tx.live()
+	return tx.view.MkdirAll(name, perm)
+}
+
+// Chmod sets the mode of a file or directory.
+func (tx *Tx) Chmod(name string, mode fs.FileMode) error { tx.live(); return tx.view.Chmod(name, mode) }
+
+// Remove removes a file, a symlink or an empty directory.
+func (tx *Tx) Remove(name string) error { tx.live(); return tx.view.Remove(name) }
+
+// RemoveAll removes an entry and everything below it.
+func (tx *Tx) RemoveAll(name string) error { tx.live(); return tx.view.RemoveAll(name) }
+
+// Rename moves a file or directory within the payload.
+func (tx *Tx) Rename(oldname, newname string) error {
+	tx.live()
+	return tx.view.Rename(oldname, newname)
+}
+
+// ReadDir lists the entries directly below a directory ("" for the
+// payload itself).
+func (tx *Tx) ReadDir(name string) ([]Entry, error) { tx.live(); return tx.view.ReadDir(name) }
+
+// SetVersion sets the version the Update commits, for tag formats whose
+// versions have no Next method.
+func (tx *Tx) SetVersion(v Version) { tx.live(); tx.version = v }
+
+func equalEntries(a, b []manifest.Entry) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
 }

@@ -21,7 +21,7 @@ import (
 
 // wantAgree checks invariant 4: both sides hold want and tag, and each
 // matches its manifest under a full verify.
-func wantAgree(t *testing.T, e *env, want tree, tag string) {
+func wantAgree(t *testing.T, e *env, want tree, tag string, opts ...Option) {
 	t.Helper()
 	for _, s := range []Side{e.primary, e.backup} {
 		if diff := cmp.Diff(want, readTree(t, s)); diff != "" {
@@ -31,7 +31,7 @@ func wantAgree(t *testing.T, e *env, want tree, tag string) {
 			t.Errorf("tag %q = %q, want %q", s.Tag, got, tag)
 		}
 	}
-	res, err := e.pair(WithVerify(VerifyFull)).Status(context.Background())
+	res, err := e.pair(append(opts, WithVerify(VerifyFull))...).Status(context.Background())
 	if err != nil {
 		t.Errorf("Status(full) after reconcile: %v", err)
 	}
@@ -1274,4 +1274,183 @@ func FuzzSemverReader(f *testing.F) {
 			t.Fatalf("round trip of %q: %v, %v", tag, again, err)
 		}
 	})
+}
+
+// Install and Update.
+
+func TestInstall(t *testing.T) {
+	for _, kind := range kinds {
+		t.Run(kind, func(t *testing.T) {
+			e := newEnv(t, kind)
+			put(t, e.primary, appV1(hasLinks(e)), "1\n")
+			reconcile(t, e.pair())
+			from := Side{Fs: e.primary.Fs, Dir: filepath.Join(filepath.Dir(e.primary.Tag), "download/apps")}
+			if kind == "mem" {
+				from = Side{Fs: afero.NewMemMapFs(), Dir: "/download/apps"}
+			}
+			put(t, from, appV2(hasLinks(e)), noTag)
+			res, err := e.pair().Install(context.Background(), from.Fs, from.Dir, Decimal(2))
+			if err != nil {
+				t.Fatalf("Install(2) = %v", err)
+			}
+			if !res.PrimaryChanged || res.FilesWritten == 0 {
+				t.Errorf("Install(2) = %+v, want the primary changed and files written", res)
+			}
+			wantAgree(t, e, appV2(hasLinks(e)), "2\n")
+
+			// Not newer: refused, nothing written.
+			pw := fstest.Wrap(e.primary.Fs)
+			p := e.primary
+			p.Fs = pw
+			for _, v := range []Decimal{2, 1} {
+				if _, err := New(p, e.backup).Install(context.Background(), from.Fs, from.Dir, v); !errors.Is(err, ErrNotNewer) {
+					t.Errorf("Install(%d) = %v, want ErrNotNewer", v, err)
+				}
+			}
+			if n, ops := pw.Mutations(); n != 0 {
+				t.Errorf("refused Install made %d mutating calls %v", n, ops)
+			}
+			// A downgrade asked for: both sides end at the older version.
+			old := Side{Fs: afero.NewMemMapFs(), Dir: "/old/apps"}
+			if kind == "os" {
+				old = Side{Fs: e.primary.Fs, Dir: filepath.Join(filepath.Dir(e.primary.Tag), "old/apps")}
+			}
+			put(t, old, appV1(hasLinks(e)), noTag)
+			if _, err := e.pair(WithDowngrade(true)).Install(context.Background(), old.Fs, old.Dir, Decimal(1)); err != nil {
+				t.Fatalf("Install(1, downgrade) = %v", err)
+			}
+			wantAgree(t, e, appV1(hasLinks(e)), "1\n")
+		})
+	}
+}
+
+func TestInstallFirstVersion(t *testing.T) {
+	e := newEnv(t, "mem")
+	from := Side{Fs: afero.NewMemMapFs(), Dir: "/dl"}
+	put(t, from, appV1(false), noTag)
+	if _, err := e.pair().Install(context.Background(), from.Fs, from.Dir, Decimal(1)); err != nil {
+		t.Fatalf("Install(1) on empty sides = %v", err)
+	}
+	wantAgree(t, e, appV1(false), "1\n")
+}
+
+func TestInstallNoSpaceWritesNothing(t *testing.T) {
+	e := newEnv(t, "mem")
+	put(t, e.primary, appV1(false), "1\n")
+	reconcile(t, e.pair())
+	from := Side{Fs: afero.NewMemMapFs(), Dir: "/dl"}
+	put(t, from, appV2(false), noTag)
+	pw, bw := fstest.Wrap(e.primary.Fs), fstest.Wrap(e.backup.Fs)
+	p, b := e.primary, e.backup
+	p.Fs, b.Fs = pw, spaceFs{bw, 4096}
+	if _, err := New(p, b).Install(context.Background(), from.Fs, from.Dir, Decimal(2)); !errors.Is(err, ErrNoSpace) {
+		t.Fatalf("Install() = %v, want ErrNoSpace", err)
+	}
+	for _, w := range []*fstest.Fs{pw, bw} {
+		if n, ops := w.Mutations(); n != 0 {
+			t.Errorf("Install() refused for space made %d mutating calls %v", n, ops)
+		}
+	}
+	wantAgree(t, e, appV1(false), "1\n")
+}
+
+func TestUpdate(t *testing.T) {
+	params := tree{"net": dir(0o700), "net/apn.conf": file(0o600, "apn=internet\n"), "serial": file(0o644, "A123\n"), "old": file(0o644, "x")}
+	for _, kind := range kinds {
+		t.Run(kind, func(t *testing.T) {
+			e := newEnv(t, kind)
+			put(t, e.primary, params, "5\n")
+			reconcile(t, e.pair())
+			res, err := e.pair().Update(context.Background(), func(tx *Tx) error {
+				b, err := tx.ReadFile("net/apn.conf")
+				if err != nil {
+					return err
+				}
+				if err := tx.WriteFile("net/apn.conf", append(b, "user=x\n"...), 0o600); err != nil {
+					return err
+				}
+				if err := tx.Rename("serial", "net/serial"); err != nil {
+					return err
+				}
+				if err := tx.MkdirAll("cert/ca", 0o755); err != nil {
+					return err
+				}
+				if err := tx.WriteFile("cert/ca/root.pem", []byte("PEM"), 0o644); err != nil {
+					return err
+				}
+				return tx.Remove("old")
+			})
+			if err != nil {
+				t.Fatalf("Update() = %v", err)
+			}
+			if res.FilesWritten == 0 {
+				t.Errorf("Update() wrote nothing")
+			}
+			want := tree{
+				"net": dir(0o700), "net/apn.conf": file(0o600, "apn=internet\nuser=x\n"), "net/serial": file(0o644, "A123\n"),
+				"cert": dir(0o755), "cert/ca": dir(0o755), "cert/ca/root.pem": file(0o644, "PEM"),
+			}
+			wantAgree(t, e, want, "6\n")
+		})
+	}
+}
+
+func TestUpdateRefuses(t *testing.T) {
+	e := newEnv(t, "mem")
+	put(t, e.primary, tree{"a": file(0o644, "a")}, "1\n")
+	reconcile(t, e.pair())
+	pw, bw := fstest.Wrap(e.primary.Fs), fstest.Wrap(e.backup.Fs)
+	p, b := e.primary, e.backup
+	p.Fs, b.Fs = pw, bw
+	pair := New(p, b)
+	boom := errors.New("boom")
+	tests := []struct {
+		name string
+		fn   func(tx *Tx) error
+		want error
+	}{
+		{"fn error", func(tx *Tx) error {
+			if err := tx.WriteFile("a", []byte("changed"), 0o644); err != nil {
+				return err
+			}
+			return boom
+		}, boom},
+		{"dot dot", func(tx *Tx) error { return tx.WriteFile("../x", nil, 0o644) }, ErrBadPath},
+		{"absolute", func(tx *Tx) error { return tx.WriteFile("/etc/passwd", nil, 0o644) }, ErrBadPath},
+		{"rename out", func(tx *Tx) error { return tx.Rename("a", "../../a") }, ErrBadPath},
+		{"read out", func(tx *Tx) error { _, err := tx.ReadFile("x/../../a"); return err }, ErrBadPath},
+		{"missing dir", func(tx *Tx) error { return tx.WriteFile("no/such", nil, 0o644) }, fs.ErrNotExist},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			pw.Reset()
+			bw.Reset()
+			_, err := pair.Update(context.Background(), tc.fn)
+			if !errors.Is(err, tc.want) {
+				t.Errorf("Update() = %v, want %v", err, tc.want)
+			}
+			for _, w := range []*fstest.Fs{pw, bw} {
+				if n, ops := w.Mutations(); n != 0 {
+					t.Errorf("failed Update() made %d mutating calls %v", n, ops)
+				}
+			}
+		})
+	}
+	wantAgree(t, e, tree{"a": file(0o644, "a")}, "1\n")
+	// A format without Next needs SetVersion.
+	put(t, e.primary, tree{"a": file(0o644, "a")}, "1.0.0\n")
+	put(t, e.backup, tree{"a": file(0o644, "a")}, "1.0.0\n")
+	sv := e.pair(WithVersionReader(SemverReader{}))
+	if _, err := sv.Update(context.Background(), func(tx *Tx) error { return tx.WriteFile("b", []byte("b"), 0o644) }); err == nil || !strings.Contains(err.Error(), "SetVersion") {
+		t.Errorf("semver Update() without SetVersion = %v, want an error naming SetVersion", err)
+	}
+	_, err := sv.Update(context.Background(), func(tx *Tx) error {
+		v, _ := SemverReader{}.ReadVersion([]byte("1.1.0"))
+		tx.SetVersion(v)
+		return tx.WriteFile("b", []byte("b"), 0o644)
+	})
+	if err != nil {
+		t.Fatalf("semver Update() = %v", err)
+	}
+	wantAgree(t, e, tree{"a": file(0o644, "a"), "b": file(0o644, "b")}, "1.1.0\n", WithVersionReader(SemverReader{}))
 }
