@@ -180,6 +180,12 @@ func New(primary, backup Side, opts ...Option) *Pair {
 	return &Pair{primary: primary, backup: backup, cfg: c, mu: make(chan struct{}, 1)}
 }
 
+// Primary returns the primary side.
+func (p *Pair) Primary() Side { return p.primary }
+
+// Backup returns the backup side.
+func (p *Pair) Backup() Side { return p.backup }
+
 func within(dir, name string) bool {
 	return name == dir || strings.HasPrefix(name, dir+string(filepath.Separator))
 }

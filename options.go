@@ -5,6 +5,7 @@ import (
 	"log/slog"
 
 	"github.com/dualpart/backup/internal/durable"
+	"github.com/dualpart/backup/internal/testhooks"
 )
 
 // An Option configures a Pair. Options are applied in order after the
@@ -136,10 +137,16 @@ func WithDowngrade(allow bool) Option {
 	return optionFunc(func(c *config) { c.downgrade = allow })
 }
 
-// withProtocolHooks disables protocol steps, for the tests that prove each
-// step necessary. It is unexported: no caller can weaken the protocol.
-func withProtocolHooks(h durable.Hooks, skipInvalidate, tagFirst bool) Option {
-	return optionFunc(func(c *config) { c.hooks, c.skipInval, c.tagFirst = h, skipInvalidate, tagFirst })
+// The power-loss campaign (internal/campaign) disables protocol steps
+// through internal/testhooks, to prove each step necessary. Only this
+// module can reach it: no caller can weaken the protocol.
+func init() {
+	testhooks.Option = func(p testhooks.Protocol) any {
+		return optionFunc(func(c *config) {
+			c.hooks = durable.Hooks{SkipFileSync: p.SkipFileSync, SkipDirSync: p.SkipDirSync}
+			c.skipInval, c.tagFirst = p.SkipInvalidate, p.TagFirst
+		})
+	}
 }
 
 type discard struct{}
