@@ -11,6 +11,7 @@ import (
 	"path"
 	"path/filepath"
 	"sort"
+	"sync"
 
 	"github.com/spf13/afero"
 )
@@ -65,9 +66,16 @@ func HashFile(ctx context.Context, fsys afero.Fs, name string) ([sha256.Size]byt
 	return sum, n, nil
 }
 
-// CopyBuffer copies src to dst in 256 KiB chunks, checking ctx between them.
+// bufs recycles copy buffers: a reconcile hashes and copies file after
+// file, and a fresh buffer for each would churn the heap of a module with
+// 256 MiB of RAM.
+var bufs = sync.Pool{New: func() any { b := make([]byte, 64<<10); return &b }}
+
+// CopyBuffer copies src to dst in 64 KiB chunks, checking ctx between them.
 func CopyBuffer(ctx context.Context, dst io.Writer, src io.Reader) (int64, error) {
-	buf := make([]byte, 256<<10)
+	bp := bufs.Get().(*[]byte)
+	defer bufs.Put(bp)
+	buf := *bp
 	var n int64
 	for {
 		if err := ctx.Err(); err != nil {
@@ -93,7 +101,7 @@ func CopyBuffer(ctx context.Context, dst io.Writer, src io.Reader) (int64, error
 	}
 }
 
-// Entryf describes what is at name, relative path rel, from its FileInfo.
+// entryOf describes what is at name, relative path rel, from its FileInfo.
 // Files get their digest only when hash is set.
 func entryOf(ctx context.Context, fsys afero.Fs, name, rel string, fi fs.FileInfo, hash bool) (Entry, error) {
 	e := Entry{Path: rel}

@@ -1,0 +1,678 @@
+package campaign_test
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"flag"
+	"fmt"
+	"hash/fnv"
+	"io/fs"
+	"math/rand"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/dualpart/backup"
+	"github.com/dualpart/backup/internal/crashfs"
+	"github.com/dualpart/backup/internal/testhooks"
+	"github.com/google/go-cmp/cmp"
+	"github.com/spf13/afero"
+)
+
+// The campaign's size. DUALPART_CAMPAIGN=full runs the full one; the
+// default is the bounded CI campaign, with a fixed seed.
+var (
+	full    = os.Getenv("DUALPART_CAMPAIGN") == "full"
+	seedFlg  = flag.Int64("campaign.seed", 1, "seed of the crash-state sampling")
+	atFlg    = flag.Int("campaign.at", 0, "replay: explore only the cut before this call (0: every call)")
+	stateFlg = flag.Int("campaign.state", -1, "replay: explore only this crash state of the cut (-1: as sampled)")
+)
+
+type params struct {
+	files      int     // files in a payload
+	maxStates  int     // crash states explored per crash point; 0 for all of them
+	second     float64 // share of first-level states whose recovery is cut again at each of its calls
+	secondMin  int     // ... but at least this many per scenario
+	secondPick int     // crash states kept at each second crash point
+}
+
+func size() params {
+	switch {
+	case full:
+		return params{files: 16, second: 0.1, secondMin: 50, secondPick: 3}
+	case raceEnabled || testing.Short():
+		return params{files: 4, maxStates: 4, secondMin: 1, secondPick: 1}
+	}
+	return params{files: 8, maxStates: 16, secondMin: 4, secondPick: 1}
+}
+
+var (
+	primary = backup.Side{Dir: "/system/apps", Tag: "/system/app_ver.txt"}
+	backupS = backup.Side{Dir: "/usr_data/appbackup/apps", Tag: "/usr_data/appbackup/app_ver.txt"}
+)
+
+// tree is a payload: path -> "dir MODE", "file MODE SHA", "link TARGET".
+type tree map[string]string
+
+// spec is a payload to write: path -> "dir", "exe CONTENT", "file
+// CONTENT", "link TARGET".
+type spec map[string]string
+
+// payload returns a deterministic payload of n files in nested directories,
+// with an executable, a symlink and files over 4 KiB (so that writes can
+// tear), at revision rev: a higher rev changes some files, adds some and
+// removes some.
+func payload(n, rev int) spec {
+	s := spec{"bin": "dir", "lib": "dir", "lib/sub": "dir", "etc": "dir", "current": "link bin/app"}
+	s["bin/app"] = fmt.Sprintf("exe app revision %d", rev)
+	for i := 0; i < n; i++ {
+		if rev > 1 && i%4 == 3 {
+			continue // removed in later revisions
+		}
+		d := []string{"lib", "lib/sub", "etc"}[i%3]
+		content := fmt.Sprintf("file %d ", i)
+		if i%5 == 0 {
+			content += strings.Repeat(fmt.Sprintf("%d", i%10), 9000) // three 4 KiB blocks
+		}
+		if rev > 1 && i%4 == 1 {
+			content += fmt.Sprintf(" changed in %d", rev)
+		}
+		s[fmt.Sprintf("%s/f%02d", d, i)] = "file " + content
+	}
+	for i := 0; i < rev-1; i++ {
+		s[fmt.Sprintf("etc/new%d", i)] = fmt.Sprintf("file added in %d", rev)
+	}
+	return s
+}
+
+// write puts a payload on a side as the customer's tooling does: files,
+// then the tag, all synced (the setup is durable before the cut).
+func write(t *testing.T, fsys *crashfs.FS, s backup.Side, sp spec, tag string) {
+	t.Helper()
+	if err := fsys.RemoveAll(s.Dir); err != nil {
+		t.Fatal(err)
+	}
+	must(t, fsys.MkdirAll(s.Dir, 0o755))
+	keys := make([]string, 0, len(sp))
+	for k := range sp {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		name := filepath.Join(s.Dir, k)
+		kind, rest, _ := strings.Cut(sp[k], " ")
+		switch kind {
+		case "dir":
+			must(t, fsys.Mkdir(name, 0o755))
+		case "exe", "file":
+			mode := fs.FileMode(0o644)
+			if kind == "exe" {
+				mode = 0o755
+			}
+			must(t, afero.WriteFile(fsys, name, []byte(rest), mode))
+			must(t, fsys.Chmod(name, mode))
+		case "link":
+			must(t, fsys.SymlinkIfPossible(rest, name))
+		}
+	}
+	if tag != "" {
+		must(t, fsys.MkdirAll(filepath.Dir(s.Tag), 0o755))
+		must(t, afero.WriteFile(fsys, s.Tag, []byte(tag), 0o644))
+	}
+	syncAll(t, fsys)
+}
+
+// syncAll makes the whole filesystem durable.
+func syncAll(t *testing.T, fsys *crashfs.FS) {
+	t.Helper()
+	must(t, afero.Walk(fsys, "/", func(name string, fi fs.FileInfo, err error) error {
+		if err != nil || fi.Mode()&fs.ModeSymlink != 0 {
+			return err
+		}
+		f, err := fsys.Open(name)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		return f.Sync()
+	}))
+	if p := fsys.Pending(); len(p) != 0 {
+		t.Fatalf("setup left pending changes: %v", p)
+	}
+}
+
+func must(t *testing.T, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// readTree lists a side's payload; nil when there is none.
+func readTree(fsys afero.Fs, dir string) (tree, error) {
+	if _, err := fsys.Stat(dir); err != nil {
+		return nil, nil
+	}
+	tr := tree{}
+	err := afero.Walk(fsys, dir, func(name string, fi fs.FileInfo, err error) error {
+		if err != nil {
+			return err
+		}
+		rel := strings.TrimPrefix(strings.TrimPrefix(name, dir), "/")
+		if rel == "" {
+			return nil
+		}
+		switch {
+		case fi.Mode()&fs.ModeSymlink != 0:
+			target, err := fsys.(afero.LinkReader).ReadlinkIfPossible(name)
+			if err != nil {
+				return err
+			}
+			tr[rel] = "link " + target
+		case fi.IsDir():
+			tr[rel] = fmt.Sprintf("dir %o", fi.Mode().Perm())
+		default:
+			data, err := afero.ReadFile(fsys, name)
+			if err != nil {
+				return err
+			}
+			sum := sha256.Sum256(data)
+			tr[rel] = fmt.Sprintf("file %o %s", fi.Mode().Perm(), hex.EncodeToString(sum[:6]))
+		}
+		return nil
+	})
+	return tr, err
+}
+
+func readTag(fsys afero.Fs, s backup.Side) (string, bool) {
+	data, err := afero.ReadFile(fsys, s.Tag)
+	if err != nil {
+		return "", false
+	}
+	return strings.TrimSpace(string(data)), true
+}
+
+// sideState is a side as found: its tag (or absent) and its payload.
+type sideState struct {
+	tag  string
+	has  bool
+	tree tree
+}
+
+func snapshot(t *testing.T, fsys afero.Fs, s backup.Side) sideState {
+	tag, has := readTag(fsys, s)
+	tr, err := readTree(fsys, s.Dir)
+	if err != nil {
+		t.Fatalf("read %q: %v", s.Dir, err)
+	}
+	return sideState{tag: tag, has: has, tree: tr}
+}
+
+// scenario is one workload of the campaign.
+type scenario struct {
+	name string
+	// setup builds the filesystem before the workload, durably.
+	setup func(t *testing.T, fsys *crashfs.FS)
+	// trees are the payloads of the versions involved.
+	trees map[string]tree
+	// newest lists the versions that may survive: the newest committed
+	// version for a reconcile; the old or the new one for an install.
+	newest []string
+	run    func(ctx context.Context, p *backup.Pair) error
+}
+
+func reconcileRun(ctx context.Context, p *backup.Pair) error {
+	_, err := p.Reconcile(ctx)
+	return err
+}
+
+// specTree is the tree a spec yields when written.
+func specTree(t *testing.T, sp spec) tree {
+	fsys := crashfs.New(crashfs.Options{})
+	write(t, fsys, backup.Side{Dir: "/p", Tag: "/t"}, sp, "")
+	tr, err := readTree(fsys, "/p")
+	must(t, err)
+	return tr
+}
+
+func scenarios(t *testing.T) []scenario {
+	n := size().files
+	v1, v2 := payload(n, 1), payload(n, 2)
+	trees := map[string]tree{"1": specTree(t, v1), "2": specTree(t, v2)}
+	agreeAt := func(t *testing.T, fsys *crashfs.FS, sp spec, tag string) {
+		write(t, fsys, primary, sp, tag)
+		pair := newPair(fsys)
+		if _, err := pair.Reconcile(context.Background()); err != nil {
+			t.Fatalf("setup reconcile: %v", err)
+		}
+		syncAll(t, fsys)
+	}
+	erase := func(t *testing.T, fsys *crashfs.FS, dirs ...string) {
+		for _, d := range dirs {
+			must(t, fsys.RemoveAll(d))
+		}
+		syncAll(t, fsys)
+	}
+	added := payload(n, 1)
+	added["etc/extra"] = "file added by the customer"
+	added["lib/newdir"] = "dir"
+	added["lib/newdir/x"] = "exe new executable"
+	trees["2+"] = specTree(t, added)
+	sc := []scenario{
+		{name: "A first boot (first copy)", setup: func(t *testing.T, fsys *crashfs.FS) {
+			write(t, fsys, primary, v1, "1\n")
+		}, newest: []string{"1"}},
+		{name: "B usr_data reformatted", setup: func(t *testing.T, fsys *crashfs.FS) {
+			agreeAt(t, fsys, v1, "1\n")
+			erase(t, fsys, "/usr_data/appbackup")
+		}, newest: []string{"1"}},
+		{name: "C upgraded primary (incremental copy, with removals)", setup: func(t *testing.T, fsys *crashfs.FS) {
+			agreeAt(t, fsys, v1, "1\n")
+			write(t, fsys, primary, v2, "2\n")
+		}, newest: []string{"2"}},
+		{name: "D system restored to factory", setup: func(t *testing.T, fsys *crashfs.FS) {
+			agreeAt(t, fsys, v2, "2\n")
+			erase(t, fsys, "/system")
+			write(t, fsys, primary, v1, "1\n")
+		}, newest: []string{"2"}},
+		{name: "1 backup payload and tag deleted", setup: func(t *testing.T, fsys *crashfs.FS) {
+			agreeAt(t, fsys, v1, "1\n")
+			erase(t, fsys, backupS.Dir, backupS.Tag)
+		}, newest: []string{"1"}},
+		{name: "2 primary payload and tag deleted", setup: func(t *testing.T, fsys *crashfs.FS) {
+			agreeAt(t, fsys, v1, "1\n")
+			erase(t, fsys, primary.Dir, primary.Tag)
+		}, newest: []string{"1"}},
+		{name: "3 files added on the primary, tag bumped", setup: func(t *testing.T, fsys *crashfs.FS) {
+			agreeAt(t, fsys, v1, "1\n")
+			write(t, fsys, primary, added, "2\n")
+		}, newest: []string{"2+"}},
+		{name: "4 files added on the backup, tag bumped", setup: func(t *testing.T, fsys *crashfs.FS) {
+			agreeAt(t, fsys, v1, "1\n")
+			write(t, fsys, backupS, added, "2\n")
+		}, newest: []string{"2+"}},
+		{name: "5 system erased", setup: func(t *testing.T, fsys *crashfs.FS) {
+			agreeAt(t, fsys, v1, "1\n")
+			erase(t, fsys, "/system")
+		}, newest: []string{"1"}},
+		{name: "6 usr_data erased", setup: func(t *testing.T, fsys *crashfs.FS) {
+			agreeAt(t, fsys, v1, "1\n")
+			erase(t, fsys, "/usr_data")
+		}, newest: []string{"1"}},
+		{name: "repair of a damaged backup", setup: func(t *testing.T, fsys *crashfs.FS) {
+			agreeAt(t, fsys, v1, "1\n")
+			must(t, fsys.Remove(filepath.Join(backupS.Dir, "lib/f00")))
+			must(t, afero.WriteFile(fsys, filepath.Join(backupS.Dir, "lib/sub/f01"), []byte("short"), 0o644))
+			must(t, fsys.Chmod(filepath.Join(backupS.Dir, "bin/app"), 0o600))
+			syncAll(t, fsys)
+		}, newest: []string{"1"}},
+		{name: "install of version 2", setup: func(t *testing.T, fsys *crashfs.FS) {
+			agreeAt(t, fsys, v1, "1\n")
+			write(t, fsys, backup.Side{Dir: "/usr_data/download", Tag: "/usr_data/download.tag"}, v2, "")
+		}, newest: []string{"1", "2"}, run: func(ctx context.Context, p *backup.Pair) error {
+			_, err := p.Install(ctx, p.Primary().Fs, "/usr_data/download", backup.Decimal(2))
+			return err
+		}},
+		{name: "update of parameters", setup: func(t *testing.T, fsys *crashfs.FS) {
+			agreeAt(t, fsys, v1, "1\n")
+		}, newest: []string{"1", "2u"}, run: func(ctx context.Context, p *backup.Pair) error {
+			_, err := p.Update(ctx, updateFn)
+			return err
+		}},
+	}
+	upd := payload(n, 1)
+	upd["etc/f02"] = "file new parameters"
+	upd["etc/params"] = "dir"
+	upd["etc/params/apn"] = "file apn=internet"
+	delete(upd, "lib/sub/f01")
+	upd["lib/f01"] = v1["lib/sub/f01"]
+	trees["2u"] = specTree(t, upd)
+	for i := range sc {
+		sc[i].trees = trees
+		if sc[i].run == nil {
+			sc[i].run = reconcileRun
+		}
+	}
+	return sc
+}
+
+func updateFn(tx *backup.Tx) error {
+	if err := tx.WriteFile("etc/f02", []byte("new parameters"), 0o644); err != nil {
+		return err
+	}
+	if err := tx.MkdirAll("etc/params", 0o755); err != nil {
+		return err
+	}
+	if err := tx.WriteFile("etc/params/apn", []byte("apn=internet"), 0o644); err != nil {
+		return err
+	}
+	return tx.Rename("lib/sub/f01", "lib/f01")
+}
+
+// newPair returns the campaign's pair, both sides on one filesystem (a
+// power cut hits both partitions at once).
+func newPair(fsys afero.Fs, opts ...backup.Option) *backup.Pair {
+	p, b := primary, backupS
+	p.Fs, b.Fs = fsys, fsys
+	return backup.New(p, b, opts...)
+}
+
+// violations checks a state a power cut left, against invariants 1 and 3:
+// a side whose tag is present holds exactly that version's payload (or is
+// untouched since the setup), and one of the versions that may survive is
+// whole on at least one side.
+func violations(t *testing.T, sc scenario, fsys afero.Fs, initial [2]sideState) []string {
+	var v []string
+	survived := false
+	for i, s := range []backup.Side{primary, backupS} {
+		st := snapshot(t, fsys, s)
+		if !st.has {
+			continue
+		}
+		untouched := st.has == initial[i].has && st.tag == initial[i].tag && cmp.Equal(st.tree, initial[i].tree)
+		want, known := sc.trees[treeKey(sc, st.tag)]
+		if !untouched {
+			if !known {
+				v = append(v, fmt.Sprintf("%s: tag %q names no version of the scenario", s.Dir, st.tag))
+			} else if diff := cmp.Diff(want, st.tree); diff != "" {
+				v = append(v, fmt.Sprintf("%s: tag %q present but the payload differs (-want +got):\n%s", s.Dir, st.tag, diff))
+			}
+		}
+		for _, n := range sc.newest {
+			if treeKey(sc, st.tag) == n && cmp.Equal(sc.trees[n], st.tree) {
+				survived = true
+			}
+		}
+	}
+	if !survived {
+		v = append(v, fmt.Sprintf("no side holds a whole copy of %v", sc.newest))
+	}
+	return v
+}
+
+// treeKey maps a tag to the scenario's name of its tree: "2" is "2+" or
+// "2u" in the scenarios whose version 2 is that payload.
+func treeKey(sc scenario, tag string) string {
+	for _, n := range sc.newest {
+		if strings.TrimRight(n, "+u") == tag {
+			return n
+		}
+	}
+	return tag
+}
+
+// finalViolations checks invariant 4 after a recovery completed.
+func finalViolations(t *testing.T, sc scenario, fsys afero.Fs) []string {
+	var v []string
+	p, b := snapshot(t, fsys, primary), snapshot(t, fsys, backupS)
+	switch {
+	case !p.has || !b.has:
+		v = append(v, fmt.Sprintf("after recovery a tag is missing (primary %v, backup %v)", p.has, b.has))
+	case p.tag != b.tag:
+		v = append(v, fmt.Sprintf("after recovery the versions differ: %q and %q", p.tag, b.tag))
+	default:
+		ok := false
+		for _, n := range sc.newest {
+			if treeKey(sc, p.tag) == n {
+				ok = true
+			}
+		}
+		if !ok {
+			v = append(v, fmt.Sprintf("after recovery both hold %q, want one of %v", p.tag, sc.newest))
+		}
+		want := sc.trees[treeKey(sc, p.tag)]
+		for _, st := range []sideState{p, b} {
+			if diff := cmp.Diff(want, st.tree); diff != "" {
+				v = append(v, fmt.Sprintf("after recovery a payload differs from version %q (-want +got):\n%s", p.tag, diff))
+			}
+		}
+	}
+	res, err := newPair(fsys, backup.WithVerify(backup.VerifyFull)).Status(context.Background())
+	if err != nil || res.Primary.State != backup.StateOK || res.Backup.State != backup.StateOK || res.Action != backup.ActionNone {
+		v = append(v, fmt.Sprintf("after recovery Status(full) = %v/%v %v, %v", res.Primary.State, res.Backup.State, res.Action, err))
+	}
+	return v
+}
+
+// safely runs fn, turning a panic into an error.
+func safely(fn func() error) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("panic: %v", r)
+		}
+	}()
+	return fn()
+}
+
+type summary struct {
+	points, states, recoveries, second int
+	violations                         []string
+}
+
+func seedOf(parts ...any) int64 {
+	h := fnv.New64a()
+	fmt.Fprint(h, parts...)
+	return int64(h.Sum64()>>1) ^ *seedFlg
+}
+
+// runCampaign cuts the power at every call of the workload and checks
+// every recovery.
+func runCampaign(t *testing.T, sc scenario, ubifs bool, opts ...backup.Option) summary {
+	t.Helper()
+	prm := size()
+	base := crashfs.New(crashfs.Options{UBIFS: ubifs, Now: fixedClock})
+	sc.setup(t, base)
+	initial := [2]sideState{snapshot(t, base, primary), snapshot(t, base, backupS)}
+	ctx := context.Background()
+	var sum summary
+	add := func(where string, v []string) {
+		for _, x := range v {
+			if len(sum.violations) < 20 {
+				sum.violations = append(sum.violations, where+": "+x)
+			} else {
+				sum.violations = append(sum.violations[:20], "(more violations not shown)")
+			}
+		}
+	}
+	rng := rand.New(rand.NewSource(seedOf(sc.name, ubifs)))
+	type firstState struct{ k, i int }
+	var firsts []firstState
+	cut := func(k int) (*crashfs.FS, error) {
+		fsys := base.Clone()
+		fsys.SetCrashAt(k)
+		err := safely(func() error { return sc.run(ctx, newPair(fsys, opts...)) })
+		return fsys, err
+	}
+	for k := 1; ; k++ {
+		if *atFlg > 0 && k != *atFlg {
+			if k > *atFlg {
+				break
+			}
+			continue
+		}
+		fsys, err := cut(k)
+		if !fsys.Crashed() {
+			if err != nil {
+				add("uncut run", []string{err.Error()})
+			}
+			break
+		}
+		if err != nil && strings.HasPrefix(err.Error(), "panic") {
+			add(fmt.Sprintf("crash at %d", k), []string{err.Error()})
+		}
+		sum.points++
+		states := fsys.CrashStates(seedOf(sc.name, ubifs, k))
+		order := rng.Perm(len(states))
+		if prm.maxStates > 0 && len(order) > prm.maxStates {
+			order = order[:prm.maxStates]
+		}
+		if *stateFlg >= 0 && *stateFlg < len(states) {
+			order = []int{*stateFlg}
+		}
+		for _, i := range order {
+			st := states[i]
+			sum.states++
+			firsts = append(firsts, firstState{k, i})
+			where := replay(t, k, i) + st.Describe()
+			add(where, violations(t, sc, st, initial))
+			rec := st.Clone()
+			if err := safely(func() error { return reconcileRun(ctx, newPair(rec)) }); err != nil {
+				add(where+", recovery", []string{err.Error()})
+				continue
+			}
+			sum.recoveries++
+			add(where+", recovery", finalViolations(t, sc, rec))
+		}
+	}
+	// A second cut during the recovery, at each of its calls, for a seeded
+	// sample of the first-level states.
+	rng.Shuffle(len(firsts), func(a, b int) { firsts[a], firsts[b] = firsts[b], firsts[a] })
+	n := int(prm.second * float64(len(firsts)))
+	if n < prm.secondMin {
+		n = prm.secondMin
+	}
+	if n > len(firsts) {
+		n = len(firsts)
+	}
+	for _, f := range firsts[:n] {
+		fsys, _ := cut(f.k)
+		st := fsys.CrashStates(seedOf(sc.name, ubifs, f.k))[f.i]
+		where := replay(t, f.k, f.i) + st.Describe()
+		for j := 1; ; j++ {
+			r2 := st.Clone()
+			r2.SetCrashAt(j)
+			err := safely(func() error { return reconcileRun(ctx, newPair(r2)) })
+			if !r2.Crashed() {
+				break
+			}
+			if err != nil && strings.HasPrefix(err.Error(), "panic") {
+				add(where+fmt.Sprintf(", second crash at %d", j), []string{err.Error()})
+			}
+			states2 := r2.CrashStates(seedOf(sc.name, ubifs, f.k, j))
+			rng.Shuffle(len(states2), func(a, b int) { states2[a], states2[b] = states2[b], states2[a] })
+			if len(states2) > prm.secondPick {
+				states2 = states2[:prm.secondPick]
+			}
+			for _, s2 := range states2 {
+				sum.second++
+				where2 := where + fmt.Sprintf(", second crash at %d, %s", j, s2.Describe())
+				add(where2, violations(t, sc, s2, initial))
+				if err := safely(func() error { return reconcileRun(ctx, newPair(s2)) }); err != nil {
+					add(where2+", recovery", []string{err.Error()})
+					continue
+				}
+				add(where2+", recovery", finalViolations(t, sc, s2))
+			}
+		}
+	}
+	return sum
+}
+
+// replay names a first-level crash state and the command that replays it.
+func replay(t *testing.T, k, i int) string {
+	return fmt.Sprintf("[replay: go test ./internal/campaign -run '^%s$' -campaign.seed %d -campaign.at %d -campaign.state %d] ",
+		t.Name(), *seedFlg, k, i)
+}
+
+func fixedClock() time.Time { return time.Unix(1_800_000_000, 0) }
+
+// TestPowerLoss is the campaign.
+func TestPowerLoss(t *testing.T) {
+	var (
+		mu    sync.Mutex
+		total summary
+		bad   int
+	)
+	start := time.Now()
+	t.Run("scenarios", func(t *testing.T) {
+		for _, model := range []string{"strict", "ubifs"} {
+			for _, sc := range scenarios(t) {
+				if model == "ubifs" && !full && !strings.HasPrefix(sc.name, "C ") && !strings.HasPrefix(sc.name, "install") {
+					continue // the CI campaign runs UBIFS on two workloads
+				}
+				t.Run(model+"/"+sc.name, func(t *testing.T) {
+					t.Parallel()
+					s := runCampaign(t, sc, model == "ubifs")
+					fmt.Printf("powerloss %-6s %-55s crash points %4d, states %6d, recoveries %6d, second-crash states %6d, violations %d\n",
+						model, sc.name, s.points, s.states, s.recoveries, s.second, len(s.violations))
+					for _, v := range s.violations {
+						t.Errorf("violation: %s", v)
+					}
+					if s.points == 0 || s.states == 0 {
+						t.Errorf("campaign explored nothing")
+					}
+					mu.Lock()
+					defer mu.Unlock()
+					total.points += s.points
+					total.states += s.states
+					total.recoveries += s.recoveries
+					total.second += s.second
+					bad += len(s.violations)
+				})
+			}
+		}
+	})
+	mode := "CI"
+	switch {
+	case full:
+		mode = "full"
+	case raceEnabled || testing.Short():
+		mode = "short"
+	}
+	fmt.Printf("powerloss total (%s campaign, seed %d): %d crash points, %d crash states, %d recoveries, %d second-crash states, %d violations, in %v\n",
+		mode, *seedFlg, total.points, total.states, total.recoveries, total.second, bad, time.Since(start).Round(time.Second))
+}
+
+// TestProtocolStepsAreNecessary removes one step of the copy protocol at a
+// time and expects the campaign to find a violation: each step is there
+// for a reason the campaign can show.
+func TestProtocolStepsAreNecessary(t *testing.T) {
+	sc := scenarios(t)[2] // C: an incremental copy over an intact older backup
+	tests := []struct {
+		name  string
+		hook  testhooks.Protocol
+		ubifs bool
+	}{
+		{"no tag invalidation", testhooks.Protocol{SkipInvalidate: true}, false},
+		{"tag before payload", testhooks.Protocol{TagFirst: true}, false},
+		{"no file fsync", testhooks.Protocol{SkipFileSync: true}, false},
+		{"no directory fsync", testhooks.Protocol{SkipDirSync: true}, false},
+		{"no tag invalidation on UBIFS", testhooks.Protocol{SkipInvalidate: true}, true},
+		{"no file fsync on UBIFS", testhooks.Protocol{SkipFileSync: true}, true},
+	}
+
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			opt := testhooks.Option(tc.hook).(backup.Option)
+			s := runCampaign(t, sc, tc.ubifs, opt)
+			fmt.Printf("powerloss without %-30s crash points %4d, states %6d, violations %d\n", tc.name, s.points, s.states, len(s.violations))
+			if len(s.violations) == 0 {
+				t.Errorf("campaign found no violation with %q disabled; want at least one", tc.name)
+			} else {
+				t.Logf("first violation: %s", s.violations[0])
+			}
+		})
+	}
+}
+
+
+// TestUBIFSNeedsNoDirectorySync pins a finding of the campaign: on UBIFS,
+// whose journal commits directory operations in order with any fsync, the
+// copy survives every cut without its directory fsyncs (the file fsyncs
+// that follow each rename commit it). They stay in the protocol for ext4
+// and the strict model, where TestProtocolStepsAreNecessary shows them
+// necessary.
+func TestUBIFSNeedsNoDirectorySync(t *testing.T) {
+	sc := scenarios(t)[2]
+	opt := testhooks.Option(testhooks.Protocol{SkipDirSync: true}).(backup.Option)
+	s := runCampaign(t, sc, true, opt)
+	fmt.Printf("powerloss without directory fsyncs on UBIFS: crash points %d, states %d, violations %d\n", s.points, s.states, len(s.violations))
+	for _, v := range s.violations {
+		t.Errorf("violation: %s", v)
+	}
+}
