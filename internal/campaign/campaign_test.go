@@ -27,7 +27,7 @@ import (
 // The campaign's size. DUALPART_CAMPAIGN=full runs the full one; the
 // default is the bounded CI campaign, with a fixed seed.
 var (
-	full    = os.Getenv("DUALPART_CAMPAIGN") == "full"
+	full     = os.Getenv("DUALPART_CAMPAIGN") == "full"
 	seedFlg  = flag.Int64("campaign.seed", 1, "seed of the crash-state sampling")
 	atFlg    = flag.Int("campaign.at", 0, "replay: explore only the cut before this call (0: every call)")
 	stateFlg = flag.Int("campaign.state", -1, "replay: explore only this crash state of the cut (-1: as sampled)")
@@ -659,7 +659,6 @@ func TestProtocolStepsAreNecessary(t *testing.T) {
 		})
 	}
 }
-
 
 // TestUBIFSNeedsNoDirectorySync pins a finding of the campaign: on UBIFS,
 // whose journal commits directory operations in order with any fsync, the
