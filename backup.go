@@ -30,8 +30,9 @@ var (
 	// plus the reserve. Nothing was written.
 	ErrNoSpace = errors.New("not enough space on the destination")
 	// ErrDiverged: both sides are intact at the same version but hold
-	// different content. Nothing was written: which one is right is not
-	// guessed at. Bump the version of the right one.
+	// different content. No payload was written: which one is right is not
+	// guessed at (a side without a manifest did get one, which is how the
+	// difference was found). Bump the version of the right one.
 	ErrDiverged = errors.New("same version, different content")
 	// ErrSameDevice: both sides are on one filesystem and
 	// WithSameDeviceError is set. Nothing was written.
@@ -191,21 +192,33 @@ func within(dir, name string) bool {
 }
 
 // Status reports what each side holds and what Reconcile would do, and the
-// error it would return before copying. It writes nothing at all, takes no
+// error it would return before copying (a missing version, a damaged side
+// without replacement, a divergence). It writes nothing at all, takes no
 // lock, and may run beside a Reconcile (it then sees the copy's destination
-// as missing). It does not read file content unless the verify level is
-// full.
+// as missing). It reads file content only at VerifyFull, and to compare two
+// sides at one version when one has no manifest yet. It does not check free
+// space, which Reconcile checks only once it has planned a copy.
 func (p *Pair) Status(ctx context.Context) (Result, error) {
 	var res Result
-	p.checkDevices(&res)
+	if err := p.checkDevices(&res); err != nil {
+		return res, err
+	}
 	pf, bf, err := p.inspectBoth(ctx)
 	if err != nil {
 		return res, err
 	}
 	res.Primary, res.Backup = pf.status, bf.status
 	res.Action, err = p.decide(pf, bf)
-	if err == nil && res.Action == ActionNone && pf.man != nil && bf.man != nil {
-		err = p.compare(pf, bf)
+	if err == nil && res.Action == ActionNone {
+		var ents [2][]manifest.Entry
+		for i, f := range []*found{pf, bf} {
+			if f.man != nil {
+				ents[i] = f.man.Entries
+			} else if ents[i], err = manifest.Scan(ctx, f.side.Fs, f.side.Dir, true); err != nil {
+				return res, fmt.Errorf("read %q: %w", f.side.Dir, err)
+			}
+		}
+		err = compareEntries(ents[0], ents[1])
 	}
 	return res, err
 }
@@ -517,7 +530,12 @@ func (p *Pair) agree(ctx context.Context, pf, bf *found) error {
 }
 
 func (p *Pair) compare(pf, bf *found) error {
-	a, b := pf.man.Entries, bf.man.Entries
+	return compareEntries(pf.man.Entries, bf.man.Entries)
+}
+
+// compareEntries reports how the primary's entries a differ from the
+// backup's b, wrapping ErrDiverged.
+func compareEntries(a, b []manifest.Entry) error {
 	for i := 0; i < len(a) || i < len(b); i++ {
 		switch {
 		case i == len(a):

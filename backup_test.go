@@ -548,6 +548,18 @@ func TestDiverged(t *testing.T) {
 	// Both sides rewritten by the customer's tooling at one version.
 	put(t, e.primary, appV2(false), "2\n")
 	put(t, e.backup, appV1(false), "2\n")
+	// Status finds it without manifests, by reading, and writes nothing.
+	pw, bw := fstest.Wrap(e.primary.Fs), fstest.Wrap(e.backup.Fs)
+	p, b := e.primary, e.backup
+	p.Fs, b.Fs = pw, bw
+	if _, err := New(p, b).Status(context.Background()); !errors.Is(err, ErrDiverged) {
+		t.Errorf("Status() of two unverified sides = %v, want ErrDiverged", err)
+	}
+	for _, w := range []*fstest.Fs{pw, bw} {
+		if n, ops := w.Mutations(); n != 0 {
+			t.Errorf("Status() made %d mutating calls %v", n, ops)
+		}
+	}
 	_, err := e.pair().Reconcile(context.Background())
 	if !errors.Is(err, ErrDiverged) {
 		t.Fatalf("Reconcile() = %v, want ErrDiverged", err)
