@@ -30,7 +30,7 @@ func runPairs(ctx context.Context, cmd string, args []string, stdout, stderr io.
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "Usage: dualpart %s [flags]\n\n", cmd)
 		if cmd == "status" {
-			fmt.Fprint(fs.Output(), "Shows each side's version and state and what reconcile would do. Writes nothing.\nThe exit status is the one reconcile would return, except that free space is\nnot checked and unverified sides are not compared.\n\n")
+			fmt.Fprint(fs.Output(), "Shows each side's version and state and what reconcile would do. Writes nothing.\nThe exit status is the one reconcile would return, except that free space is\nnot checked.\n\n")
 		} else {
 			fmt.Fprint(fs.Output(), "Brings each pair to the newest intact version. With no flags, serves the\nvendor's layout on the module.\n\n")
 		}
@@ -165,9 +165,8 @@ func (o outcome) done() string {
 		case o.err != nil:
 			return fmt.Sprintf("reconcile would fail: %v", o.err)
 		case o.res.Action == backup.ActionNone && o.adopted():
-			// Status reads no content at the quick level, and the library
-			// compares two sides' contents by manifest only.
-			return "same version; reconcile would write the unverified side's manifest (a full read) and then compare the two"
+			// Status compared the unverified side by reading it.
+			return "in agreement; reconcile would write the unverified side's manifest and copy nothing"
 		case o.res.Action == backup.ActionNone:
 			return "in agreement, reconcile would do nothing"
 		}

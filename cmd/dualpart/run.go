@@ -40,6 +40,7 @@ func commands() []command {
 	return []command{
 		{"reconcile", "bring the pair(s) to the newest intact version", runReconcile},
 		{"status", "show each side's version and state and what reconcile would do; writes nothing", runStatus},
+		{"install", "install a new version on the primary, then the backup, atomically", runInstall},
 		{"manifest", "write or check the manifest of a payload (for build pipelines)", runManifest},
 		{"demo", "play the vendor's scenarios on two temporary directories, narrated", runDemo},
 	}
@@ -79,6 +80,8 @@ to the newest intact version at every boot.
 Usage:
   dualpart reconcile [flags]      bring the pair(s) to the newest intact version
   dualpart status [flags]         what each side holds and what reconcile would do
+  dualpart install --from DIR --version V [flags]
+                                  install a new version, primary then backup
   dualpart manifest write [flags] write a payload's manifest (build pipelines)
   dualpart manifest check [flags] check a payload against its manifest
   dualpart demo [--keep]          a narrated tour on two temporary directories
