@@ -2,6 +2,7 @@ package backup_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log"
 	"strings"
@@ -98,4 +99,56 @@ func ExamplePair_Reconcile_restart() {
 	}
 	// Output:
 	// restored version 4 from the backup: restarting
+}
+
+// Updating an app in the field: the running app (version 4) downloads
+// version 5 to a staging directory, installs it on both partitions, and
+// restarts into it. A power cut at any instant leaves version 4 or 5,
+// whole, on both sides after the next boot's Reconcile.
+func ExamplePair_Install() {
+	system, usrData := afero.NewMemMapFs(), afero.NewMemMapFs()
+	afero.WriteFile(system, "/usrapp/apprun/apps/app", []byte("app 4"), 0o755)
+	afero.WriteFile(system, "/usrapp/apprun/app_ver.txt", []byte("4\n"), 0o644)
+	pair := backup.New(vendorLayout(system, usrData))
+
+	// The download, staged on usr_data (it has the room).
+	afero.WriteFile(usrData, "/usrdata/download/apps/app", []byte("app 5"), 0o755)
+	afero.WriteFile(usrData, "/usrdata/download/apps/lib/libnew.so", []byte("new"), 0o644)
+
+	res, err := pair.Install(context.Background(), usrData, "/usrdata/download/apps", backup.Decimal(5))
+	if err != nil {
+		log.Fatal(err) // nothing lost: both sides still hold version 4 (or 5)
+	}
+	usrData.RemoveAll("/usrdata/download")
+	if res.PrimaryChanged {
+		fmt.Println("installed version 5 on both sides: restarting into it")
+	}
+	_, err = pair.Install(context.Background(), usrData, "/usrdata/download/apps", backup.Decimal(5))
+	fmt.Println(errors.Is(err, backup.ErrNotNewer))
+	// Output:
+	// installed version 5 on both sides: restarting into it
+	// true
+}
+
+// Changing parameters atomically: the change is committed as the next
+// version on both sides, or not at all.
+func ExamplePair_Update() {
+	system, usrData := afero.NewMemMapFs(), afero.NewMemMapFs()
+	afero.WriteFile(system, "/usrapp/params/apn.conf", []byte("apn=old\n"), 0o600)
+	afero.WriteFile(system, "/usrapp/params_ver.txt", []byte("7\n"), 0o644)
+	pair := backup.New(
+		backup.Side{Fs: system, Dir: "/usrapp/params", Tag: "/usrapp/params_ver.txt"},
+		backup.Side{Fs: usrData, Dir: "/usrdata/paramsbackup/params", Tag: "/usrdata/paramsbackup/params_ver.txt"},
+	)
+	_, err := pair.Update(context.Background(), func(tx *backup.Tx) error {
+		return tx.WriteFile("apn.conf", []byte("apn=internet\n"), 0o600)
+	})
+	if err != nil {
+		log.Fatal(err)
+	}
+	tag, _ := afero.ReadFile(usrData, "/usrdata/paramsbackup/params_ver.txt")
+	conf, _ := afero.ReadFile(usrData, "/usrdata/paramsbackup/params/apn.conf")
+	fmt.Printf("backup at version %s holds %q\n", strings.TrimSpace(string(tag)), conf)
+	// Output:
+	// backup at version 8 holds "apn=internet\n"
 }
