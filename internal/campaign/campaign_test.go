@@ -44,7 +44,7 @@ type params struct {
 func size() params {
 	switch {
 	case full:
-		return params{files: 16, second: 0.1, secondMin: 50, secondPick: 3}
+		return params{files: 16, secondMin: 100, secondPick: 2}
 	case raceEnabled || testing.Short():
 		return params{files: 4, maxStates: 4, secondMin: 1, secondPick: 1}
 	}
