@@ -40,7 +40,10 @@
 // manifest for its version: the customer's tooling wrote it; trusted as
 // found, given a manifest before it is copied from) or damaged (the tag does
 // not parse, the manifest is garbled or names a path outside the payload,
-// the payload does not match it, or a tag has no payload directory).
+// the payload does not match it, or a tag has no payload directory). The
+// payload directory itself must be a real directory: a symlink there makes
+// the side damaged, and a copy replaces it with a directory rather than
+// write through it.
 //
 // The newest intact side is copied over the other. Two intact sides at one
 // version are left alone; if their manifests differ, Reconcile returns
