@@ -1,0 +1,95 @@
+#!/bin/busybox sh
+# /init of the power-cut harness's guest (see ../README.md).
+#
+# Brings up the "flash" (phram over an ivshmem-plain device whose memory is a
+# host file, so every store lands in that file at once and SIGKILL of qemu
+# is a clean power cut), attaches UBI, mounts the two UBIFS volumes at
+# /system and /usr_data, then hands over to /bin/pcguest for the mode given
+# on the kernel command line:
+#   powercut.mode=setup|work|check  powercut.workload=NAME  powercut.mib=N
+#   powercut.watch=1 (work: report when the reconcile first writes)
+# Every line the host acts on starts with "POWERCUT-".
+/bin/busybox mkdir -p /bin /sbin /proc /sys /dev /tmp /system /usr_data
+/bin/busybox --install -s /bin
+export PATH=/bin:/sbin
+mount -t proc proc /proc
+mount -t sysfs sysfs /sys
+mount -t devtmpfs devtmpfs /dev
+exec </dev/console >/dev/console 2>&1
+mount -t tmpfs tmpfs /tmp
+
+say() { echo "POWERCUT-$*"; }
+die() {
+	say "FATAL $*"
+	dmesg | tail -n 30
+	poweroff -f
+	sleep 60
+}
+
+MODE= WORKLOAD= MIB=16 WATCH=
+for w in $(cat /proc/cmdline); do
+	case $w in
+	powercut.mode=*) MODE=${w#*=} ;;
+	powercut.workload=*) WORKLOAD=${w#*=} ;;
+	powercut.mib=*) MIB=${w#*=} ;;
+	powercut.watch=1) WATCH=-watch ;;
+	esac
+done
+[ -n "$MODE" ] || die "no powercut.mode on the kernel command line"
+
+# Modules in dependency order, as the run script resolved them from
+# modules.dep; phram (which needs the PCI address) and pcfix come after.
+for m in $(cat /lib/modules/order); do
+	insmod "/lib/modules/$m.ko" || die "insmod $m"
+done
+
+dev=
+for d in /sys/bus/pci/devices/*; do
+	if [ "$(cat "$d/vendor")" = 0x1af4 ] && [ "$(cat "$d/device")" = 0x1110 ]; then
+		dev=$d
+	fi
+done
+[ -n "$dev" ] || die "no ivshmem device (1af4:1110)"
+echo 1 >"$dev/enable"
+# BAR2 is the third line of the resource file: "start end flags", in hex.
+set -- $(sed -n 3p "$dev/resource")
+start=$1 end=$2
+[ "$((start))" -ne 0 ] || die "ivshmem BAR2 is not mapped"
+len=$((end - start + 1))
+insmod /lib/modules/phram.ko "phram=flash,$start,$len,131072" || die "insmod phram"
+insmod /lib/modules/pcfix.ko || die "insmod pcfix"
+ubiattach -m 0 >/dev/null || die "ubiattach"
+
+if [ "$MODE" = setup ]; then
+	# The flash is blank (all 0xFF): UBI formatted it at attach; make the
+	# two partitions. usr_data takes what system leaves.
+	ubimkvol /dev/ubi0 -N system -s 56MiB >/dev/null || die "ubimkvol system"
+	ubimkvol /dev/ubi0 -N usr_data -m >/dev/null || die "ubimkvol usr_data"
+fi
+
+ms=1 mu=1
+mount -t ubifs ubi0:system /system || ms=0
+mount -t ubifs ubi0:usr_data /usr_data || mu=0
+say "MOUNT system=$ms usr_data=$mu"
+
+rc=0
+/bin/pcguest -mode "$MODE" -workload "$WORKLOAD" -mib "$MIB" $WATCH \
+	-mounted-system=$ms -mounted-usr_data=$mu || rc=$?
+
+case $MODE in
+work)
+	# Stay up with the mounts live: the host cuts the power.
+	say "IDLE rc=$rc"
+	while :; do sleep 60; done
+	;;
+check)
+	# What UBI and UBIFS said while attaching and recovering, for the log.
+	dmesg | grep -iE 'ubi|recover|error|warn' | tail -n 40
+	;;
+esac
+sync
+umount /system 2>/dev/null
+umount /usr_data 2>/dev/null
+say "END mode=$MODE rc=$rc"
+poweroff -f
+sleep 60

@@ -1,0 +1,266 @@
+// Command pcguest is the power-cut harness's agent inside the VM (see
+// ../README.md). /init runs it once the two UBIFS volumes are mounted:
+//
+//	pcguest -mode setup -workload W   write W's starting state, then power off
+//	pcguest -mode work -workload W    print the marker, run the reconcile under test
+//	pcguest -mode check -workload W   after a cut: check, reconcile, check again
+//
+// Every line the host reads starts with "POWERCUT-". The check's verdict is
+// one line, "POWERCUT-RESULT " followed by a JSON object (see result).
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"time"
+)
+
+const dualpartBin = "/bin/dualpart"
+
+type guest struct {
+	wl    *workload
+	scans map[string]map[string]facts // the last walk of each side, by view
+}
+
+// run is one dualpart invocation.
+type run struct {
+	exit int
+	out  string // stdout
+	err  string // stderr
+	dur  time.Duration
+}
+
+func (g *guest) dualpart(cmd string, args ...string) run {
+	return g.dualpartHook(nil, cmd, args...)
+}
+
+// dualpartHook runs dualpart; hook, if set, runs in its own goroutine once
+// the process started, until done is closed.
+func (g *guest) dualpartHook(hook func(pid int, done <-chan struct{}), cmd string, args ...string) run {
+	c := exec.Command(dualpartBin, append([]string{cmd}, args...)...)
+	var stdout, stderr bytes.Buffer
+	c.Stdout, c.Stderr = &stdout, &stderr
+	start := time.Now()
+	err := c.Start()
+	if err == nil {
+		done := make(chan struct{})
+		if hook != nil {
+			go hook(c.Process.Pid, done)
+		}
+		err = c.Wait()
+		close(done)
+	}
+	r := run{out: stdout.String(), err: stderr.String(), dur: time.Since(start)}
+	var ee *exec.ExitError
+	switch {
+	case err == nil:
+	case errors.As(err, &ee):
+		r.exit = ee.ExitCode()
+		if r.exit < 0 {
+			r.exit = 128 // killed by a signal
+		}
+	default:
+		r.exit, r.err = 127, err.Error()
+	}
+	return r
+}
+
+// logRun prints a dualpart invocation's output for the console log.
+func logRun(what string, r run) {
+	fmt.Printf("--- %s: exit %d in %v\n", what, r.exit, r.dur.Round(time.Millisecond))
+	for _, s := range []string{r.out, r.err} {
+		s = strings.TrimSpace(s)
+		if len(s) > 4000 {
+			s = s[:4000] + " ..."
+		}
+		if s != "" {
+			fmt.Println(s)
+		}
+	}
+}
+
+func main() {
+	mode := flag.String("mode", "", "setup, work or check")
+	wlName := flag.String("workload", "", "workload name")
+	mib := flag.Int("mib", 16, "payload size scale, MiB")
+	mountedSys := flag.Bool("mounted-system", false, "/system is mounted")
+	mountedUsr := flag.Bool("mounted-usr_data", false, "/usr_data is mounted")
+	watch := flag.Bool("watch", false, "work: print POWERCUT-TOUCH when the reconcile first writes (measurement boots only)")
+	flag.Parse()
+
+	wl := workloads(*mib)[*wlName]
+	if wl == nil {
+		fatal("unknown workload %q", *wlName)
+	}
+	g := &guest{wl: wl, scans: map[string]map[string]facts{}}
+	switch *mode {
+	case "setup":
+		if !*mountedSys || !*mountedUsr {
+			fatal("setup: a volume did not mount")
+		}
+		if err := wl.setup(g); err != nil {
+			fatal("setup %s: %v", wl.name, err)
+		}
+		// The customer's writes above are not synced one by one; the
+		// template is taken after a clean power-off anyway, this only
+		// makes the status below read what is on flash.
+		if err := exec.Command("sync").Run(); err != nil {
+			fatal("setup %s: sync: %v", wl.name, err)
+		}
+		st, r := g.status()
+		logRun("status after setup", r)
+		if st == nil {
+			fatal("setup %s: status --verify full --json: no JSON (exit %d)", wl.name, r.exit)
+		}
+		got := [2]string{st.Primary.short(), st.Backup.short()}
+		if got != wl.wantSetup {
+			fatal("setup %s: status says primary %q backup %q, want %q %q",
+				wl.name, got[0], got[1], wl.wantSetup[0], wl.wantSetup[1])
+		}
+		fmt.Println("POWERCUT-SETUP-OK")
+	case "work":
+		if !*mountedSys || !*mountedUsr {
+			fatal("work: a volume did not mount")
+		}
+		// The marker goes out before dualpart starts: the host draws the
+		// cut's delay from this line.
+		fmt.Printf("POWERCUT-GO workload=%s\n", wl.name)
+		args := append(sideFlags(), wl.flags...)
+		var r run
+		if *watch {
+			r = g.dualpartWatched("reconcile", args...)
+		} else {
+			r = g.dualpart("reconcile", args...)
+		}
+		fmt.Printf("POWERCUT-DONE exit=%d ms=%d\n", r.exit, r.dur.Milliseconds())
+		logRun("reconcile under test", r)
+	case "check":
+		res := g.check(*mountedSys, *mountedUsr)
+		b, _ := json.Marshal(res)
+		fmt.Printf("POWERCUT-RESULT %s\n", b)
+	default:
+		fatal("unknown mode %q", *mode)
+	}
+}
+
+func fatal(format string, args ...any) {
+	fmt.Printf("POWERCUT-FATAL "+format+"\n", args...)
+	os.Exit(1)
+}
+
+// sideStatus is one side in dualpart status --json.
+type sideStatus struct {
+	Version json.RawMessage `json:"version"` // "3" or null (a number is accepted)
+	State   string          `json:"state"`
+}
+
+func (s sideStatus) version() string {
+	v := strings.Trim(string(s.Version), `"`)
+	if v == "" || v == "null" {
+		return "-"
+	}
+	return v
+}
+
+func (s sideStatus) short() string { return s.State + " " + s.version() }
+
+// pairStatus is one pair in dualpart status --json.
+type pairStatus struct {
+	Action       string     `json:"action"`
+	Primary      sideStatus `json:"primary"`
+	Backup       sideStatus `json:"backup"`
+	FilesWritten int64      `json:"files_written"`
+	BytesWritten int64      `json:"bytes_written"`
+	Error        string     `json:"error"`
+}
+
+// status runs dualpart status --verify full --json and parses the first
+// pair (an object, or an array of them); nil if there is none.
+func (g *guest) status() (*pairStatus, run) {
+	r := g.dualpart("status", append(sideFlags(), "--verify", "full", "--json")...)
+	dec := json.NewDecoder(strings.NewReader(r.out))
+	var raw json.RawMessage
+	if err := dec.Decode(&raw); err != nil {
+		return nil, r
+	}
+	raw = bytes.TrimSpace(raw)
+	if len(raw) > 0 && raw[0] == '[' {
+		var all []pairStatus
+		if json.Unmarshal(raw, &all) != nil || len(all) == 0 {
+			return nil, r
+		}
+		return &all[0], r
+	}
+	var p pairStatus
+	if json.Unmarshal(raw, &p) != nil {
+		return nil, r
+	}
+	return &p, r
+}
+
+// dualpartWatched runs dualpart and prints "POWERCUT-TOUCH ms=N what=W"
+// the first time it changes the flash: its first write(2) (wchar in
+// /proc/PID/io; its lock is a flock and writes nothing) or a change to
+// either tag (the invalidation unlinks one). The host draws half of the
+// cuts from this instant on, so that a reconcile that reads for seconds
+// before it writes still gets most of its writes cut.
+func (g *guest) dualpartWatched(cmd string, args ...string) run {
+	start := time.Now()
+	return g.dualpartHook(func(pid int, done <-chan struct{}) {
+		tags0 := tagStamp()
+		tick := time.NewTicker(5 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-tick.C:
+			}
+			what := ""
+			if wcharOf(pid) > 0 {
+				what = "write"
+			} else if tagStamp() != tags0 {
+				what = "tag"
+			}
+			if what != "" {
+				fmt.Printf("POWERCUT-TOUCH ms=%d what=%s\n", time.Since(start).Milliseconds(), what)
+				return
+			}
+		}
+	}, cmd, args...)
+}
+
+// tagStamp is both tags' existence, size and modification time.
+func tagStamp() string {
+	var sb strings.Builder
+	for _, t := range []string{primaryTag, backupTag} {
+		if fi, err := os.Stat(t); err == nil {
+			fmt.Fprintf(&sb, "%d/%d;", fi.Size(), fi.ModTime().UnixNano())
+		} else {
+			sb.WriteString("-;")
+		}
+	}
+	return sb.String()
+}
+
+// wcharOf is the bytes process pid passed to write(2) and friends so far.
+func wcharOf(pid int) int64 {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/io", pid))
+	if err != nil {
+		return 0
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(l, "wchar: "); ok {
+			n, _ := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
+			return n
+		}
+	}
+	return 0
+}

@@ -1,0 +1,566 @@
+// Command harness runs the power-cut test of dualpart against the real
+// kernel UBIFS (see ../README.md; test/powercut/run builds everything and
+// calls it). For each workload it makes a starting flash image once; each
+// cycle then copies it, boots the VM that runs the reconcile under test,
+// kills qemu at a seeded random delay after the guest's marker line, boots
+// again on the same image, and reads the guest's verdict.
+package main
+
+import (
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+)
+
+type config struct {
+	work      string
+	cuts      int
+	jobs      int
+	seed      uint64
+	workloads []string
+	replay    string
+	keepAll   bool
+	label     string
+	vm        vm
+}
+
+func main() {
+	var c config
+	var wls string
+	seed := flag.Uint64("seed", 0, "seed of the cut delays (0: from the clock; printed)")
+	flag.StringVar(&c.work, "work", envOr("POWERCUT_WORK", "/var/tmp/dualpart-powercut"), "work directory (images, logs); not in the repository")
+	flag.IntVar(&c.cuts, "cuts", 20, "number of power cuts")
+	flag.IntVar(&c.jobs, "jobs", 2, "VMs run at once (one TCG vCPU each: at most the host's cores)")
+	flag.StringVar(&wls, "workloads", "A,C,D,R", "workloads to cycle through (A first copy, C one changed file, D restore primary, R repair damaged side)")
+	flag.StringVar(&c.replay, "replay", "", "a kept cycle directory: re-check its cut image, then cut again at the same delay")
+	flag.BoolVar(&c.keepAll, "keep-all", false, "keep every cycle's images, not only violations'")
+	flag.StringVar(&c.label, "label", "", "which dualpart binary is in the initramfs, for the summary")
+	flag.StringVar(&c.vm.qemu, "qemu", "qemu-system-x86_64", "qemu binary")
+	flag.StringVar(&c.vm.kernel, "kernel", "", "guest kernel: an uncompressed vmlinux (PVH entry) or a bzImage")
+	flag.StringVar(&c.vm.initrd, "initrd", "", "guest initramfs (cpio)")
+	flag.StringVar(&c.vm.bios, "bios", "qboot.rom", "qemu firmware (empty: qemu's default, SeaBIOS)")
+	flag.IntVar(&c.vm.memMiB, "mem", 512, "guest memory, MiB")
+	flag.IntVar(&c.vm.mib, "mib", 16, "payload size scale, MiB (the biggest file is half of it)")
+	flag.Parse()
+	if c.vm.kernel == "" || c.vm.initrd == "" {
+		fmt.Fprintln(os.Stderr, "harness: --kernel and --initrd are required (test/powercut/run sets them)")
+		os.Exit(2)
+	}
+	c.seed = *seed
+	if c.seed == 0 {
+		c.seed = uint64(time.Now().UnixNano()%1_000_000) + 1
+	}
+	c.workloads = strings.Split(wls, ",")
+	for _, w := range c.workloads {
+		if !strings.Contains(" A C D R ", " "+w+" ") {
+			fmt.Fprintf(os.Stderr, "harness: unknown workload %q (known: A, C, D, R; see README.md)\n", w)
+			os.Exit(2)
+		}
+	}
+	if c.jobs < 1 {
+		c.jobs = 1
+	}
+	if c.replay != "" {
+		os.Exit(replay(&c))
+	}
+	os.Exit(runAll(&c))
+}
+
+func envOr(k, def string) string {
+	if v := os.Getenv(k); v != "" {
+		return v
+	}
+	return def
+}
+
+func logf(format string, args ...any) {
+	fmt.Printf("powercut: "+format+"\n", args...)
+}
+
+// outcome is one cycle's verdict as the host saw it.
+type outcome struct {
+	index      int
+	workload   string
+	delay      time.Duration
+	afterTouch bool   // delay counts from the reconcile's first write, not the marker
+	during     bool   // the cut came before the workload finished
+	phase      string // where the cut left the destination side (see phaseOf)
+	recovered  bool   // both UBIFS volumes mounted after the cut
+	recoveries int    // volumes on which UBIFS ran its recovery
+	kernelErrs []string
+	violations []string
+	dir        string
+}
+
+func runAll(c *config) int {
+	start := time.Now()
+	runDir := filepath.Join(c.work, "runs", fmt.Sprintf("%s-seed%d", start.Format("20060102-150405"), c.seed))
+	if err := os.MkdirAll(runDir, 0o755); err != nil {
+		logf("%v", err)
+		return 2
+	}
+	logf("run %s: %d cuts, %d jobs, seed %d, workloads %s, payload %d MiB, dualpart %s",
+		runDir, c.cuts, c.jobs, c.seed, strings.Join(c.workloads, ","), c.vm.mib, c.label)
+
+	if err := ensureBlank(filepath.Join(c.work, "blank-flash.img")); err != nil {
+		logf("%v", err)
+		return 2
+	}
+	// Templates and baselines, the workloads in parallel.
+	tpl := map[string]string{}
+	dur := map[string]time.Duration{}
+	touch := map[string]time.Duration{}
+	var baseViol []string
+	var mu sync.Mutex
+	err := parallel(c.jobs, len(c.workloads), func(i int) error {
+		wl := c.workloads[i]
+		t, d, w, bv, err := prepare(c, runDir, wl)
+		mu.Lock()
+		defer mu.Unlock()
+		tpl[wl], dur[wl], touch[wl] = t, d, w
+		baseViol = append(baseViol, bv...)
+		return err
+	})
+	if err != nil {
+		logf("setup failed: %v", err)
+		return 2
+	}
+	for _, wl := range c.workloads {
+		logf("workload %s: uninterrupted reconcile takes %v in the VM and first writes at %v: cuts drawn from [0, %v] after the marker and [0, %v] after the first write",
+			wl, dur[wl].Round(time.Millisecond), touch[wl].Round(time.Millisecond),
+			dur[wl].Round(time.Millisecond), (dur[wl] - touch[wl]).Round(time.Millisecond))
+	}
+	logf("setup took %v", time.Since(start).Round(time.Second))
+
+	outs := make([]*outcome, c.cuts)
+	parallel(c.jobs, c.cuts, func(i int) error {
+		wl := c.workloads[i%len(c.workloads)]
+		delay, afterTouch := drawDelay(c.seed, i, i/len(c.workloads), dur[wl], touch[wl])
+		o := cycle(c, runDir, tpl[wl], i, wl, delay, afterTouch)
+		outs[i] = o
+		report(c, o)
+		return nil
+	})
+
+	n, rec, viol := 0, 0, len(baseViol)
+	during := 0
+	per := map[string]int{}
+	phases := map[string]int{}
+	recoveries, kerr := 0, 0
+	for _, o := range outs {
+		n++
+		recoveries += o.recoveries
+		if len(o.kernelErrs) > 0 {
+			kerr++
+		}
+		per[o.workload]++
+		phases[o.phase]++
+		if o.recovered {
+			rec++
+		}
+		if o.during {
+			during++
+		}
+		if len(o.violations) > 0 {
+			viol++
+		}
+	}
+	var ws []string
+	for _, wl := range c.workloads {
+		ws = append(ws, fmt.Sprintf("%s=%d", wl, per[wl]))
+	}
+	for _, v := range baseViol {
+		logf("VIOLATION without a cut: %s", v)
+	}
+	logf("%d of the cuts came while the reconcile was running, %d after it finished", during, n-during)
+	logf("where the cuts left the destination side: %d not yet touched, %d invalidated mid-copy, %d committed, %d unknown",
+		phases["untouched"], phases["copying"], phases["committed"], phases[""]+phases["unknown"])
+	logf("UBIFS ran its recovery on %d of %d volume mounts after the cuts; %d check boots logged UBI/UBIFS errors",
+		recoveries, 2*n, kerr)
+	logf("took %v; logs in %s", time.Since(start).Round(time.Second), runDir)
+	fmt.Printf("powercut: %d cuts, %d mounts recovered, %d violations (workloads: %s; seed %d; dualpart %s)\n",
+		n, rec, viol, strings.Join(ws, " "), c.seed, c.label)
+	if viol > 0 || rec < n {
+		return 1
+	}
+	return 0
+}
+
+// drawDelay is cycle i's cut delay; k counts the cycles of its workload
+// before it. Even k: after the marker, uniform over the whole
+// uninterrupted reconcile, [0, d]. Odd k (afterTouch): after the guest saw the reconcile's first change to the
+// flash, uniform over the rest of it, [0, d-touch]. A reconcile reads and
+// verifies for most of its time before it writes (a repair hashes both
+// sides first), so uniform cuts alone would rarely land in a copy; and
+// anchoring on the live first write, not on the baseline's timing, keeps
+// the aim when the host's load changes the VM's speed.
+func drawDelay(seed uint64, i, k int, d, touch time.Duration) (delay time.Duration, afterTouch bool) {
+	rng := rand.New(rand.NewPCG(seed, uint64(i)))
+	if k%2 == 1 && touch > 0 && touch < d {
+		return time.Duration(rng.Float64() * float64(d-touch)), true
+	}
+	return time.Duration(rng.Float64() * float64(d)), false
+}
+
+// parallel runs f(0..n-1) on at most jobs goroutines and returns the
+// first error.
+func parallel(jobs, n int, f func(i int) error) error {
+	var (
+		wg    sync.WaitGroup
+		mu    sync.Mutex
+		first error
+	)
+	next := make(chan int)
+	for j := 0; j < jobs; j++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range next {
+				if err := f(i); err != nil {
+					mu.Lock()
+					if first == nil {
+						first = err
+					}
+					mu.Unlock()
+				}
+			}
+		}()
+	}
+	for i := 0; i < n; i++ {
+		next <- i
+	}
+	close(next)
+	wg.Wait()
+	return first
+}
+
+// prepare makes workload wl's starting image (template) on a blank flash,
+// then runs its reconcile once without a cut: that measures how long the
+// copy takes and checks the uninterrupted path.
+func prepare(c *config, runDir, wl string) (template string, d, touch time.Duration, viol []string, err error) {
+	blank := filepath.Join(c.work, "blank-flash.img")
+	if err := ensureBlank(blank); err != nil {
+		return "", 0, 0, nil, err
+	}
+	dir := filepath.Join(runDir, "setup-"+wl)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return "", 0, 0, nil, err
+	}
+	template = filepath.Join(dir, "template.img")
+	if err := copyFile(blank, template); err != nil {
+		return "", 0, 0, nil, err
+	}
+	o, err := c.vm.boot(bootSpec{image: template, mode: "setup", workload: wl,
+		log: filepath.Join(dir, "console-setup.log"), timeout: 10 * time.Minute})
+	if err != nil {
+		return "", 0, 0, nil, fmt.Errorf("workload %s: setup boot: %w", wl, err)
+	}
+	if !o.setupOK || !o.exited {
+		return "", 0, 0, nil, fmt.Errorf("workload %s: setup did not complete (%s; see %s)", wl, o.fatal, filepath.Join(dir, "console-setup.log"))
+	}
+
+	img := filepath.Join(dir, "baseline.img")
+	if err := copyFile(template, img); err != nil {
+		return "", 0, 0, nil, err
+	}
+	o, err = c.vm.boot(bootSpec{image: img, mode: "work", workload: wl, untilDone: true,
+		log: filepath.Join(dir, "console-baseline-work.log"), timeout: 10 * time.Minute})
+	if err != nil {
+		return "", 0, 0, nil, fmt.Errorf("workload %s: baseline boot: %w", wl, err)
+	}
+	if o.goAt.IsZero() || o.doneAt.IsZero() {
+		return "", 0, 0, nil, fmt.Errorf("workload %s: baseline: no start or end marker (%s; see %s)", wl, o.fatal, dir)
+	}
+	d = o.doneAt.Sub(o.goAt)
+	if !o.touchAt.IsZero() {
+		touch = o.touchAt.Sub(o.goAt)
+	}
+	if o.doneExit != 0 {
+		viol = append(viol, fmt.Sprintf("workload %s: uninterrupted reconcile exited %d (see %s)", wl, o.doneExit, dir))
+	}
+	o, err = c.vm.boot(bootSpec{image: img, mode: "check", workload: wl,
+		log: filepath.Join(dir, "console-baseline-check.log"), timeout: 10 * time.Minute})
+	switch {
+	case err != nil:
+		return "", 0, 0, nil, fmt.Errorf("workload %s: baseline check boot: %w", wl, err)
+	case o.result == nil:
+		viol = append(viol, fmt.Sprintf("workload %s: baseline check gave no verdict (%s; see %s)", wl, o.fatal, dir))
+	default:
+		for _, v := range o.result.Violations {
+			viol = append(viol, fmt.Sprintf("workload %s: uninterrupted: %s", wl, v))
+		}
+	}
+	if len(viol) == 0 {
+		os.Remove(img)
+	}
+	return template, d, touch, viol, nil
+}
+
+// cycle is one power cut: copy the template, boot the workload, cut at
+// delay after the marker, boot again and check.
+func cycle(c *config, runDir, template string, i int, wl string, delay time.Duration, afterTouch bool) *outcome {
+	o := &outcome{index: i, workload: wl, delay: delay, afterTouch: afterTouch,
+		dir: filepath.Join(runDir, fmt.Sprintf("cycle-%04d-%s", i, wl))}
+	fail := func(format string, args ...any) *outcome {
+		o.violations = append(o.violations, fmt.Sprintf(format, args...))
+		return o
+	}
+	if err := os.MkdirAll(o.dir, 0o755); err != nil {
+		return fail("harness: %v", err)
+	}
+	writeReplay(o, c)
+	img := filepath.Join(o.dir, "flash.img")
+	if err := copyFile(template, img); err != nil {
+		return fail("harness: %v", err)
+	}
+	cutImg := filepath.Join(o.dir, "cut.img")
+	o2 := runCut(c, o, img, cutImg, delay)
+	if len(o2.violations) == 0 && !c.keepAll {
+		os.Remove(img)
+		os.Remove(cutImg)
+	}
+	return o2
+}
+
+// runCut does the cut and the check on img; cutImg keeps the flash as the
+// cut left it, for replay.
+func runCut(c *config, o *outcome, img, cutImg string, delay time.Duration) *outcome {
+	fail := func(format string, args ...any) *outcome {
+		o.violations = append(o.violations, fmt.Sprintf(format, args...))
+		return o
+	}
+	w, err := c.vm.boot(bootSpec{image: img, mode: "work", workload: o.workload, cut: delay, afterTouch: o.afterTouch,
+		log: filepath.Join(o.dir, "console-work.log"), timeout: 5*time.Minute + delay})
+	if err != nil {
+		return fail("harness: work boot: %v", err)
+	}
+	if w.goAt.IsZero() {
+		return fail("no start marker before the cut (%s)", w.fatal)
+	}
+	if w.timedOut {
+		return fail("work boot timed out")
+	}
+	o.during = w.doneAt.IsZero()
+	if err := copyFile(img, cutImg); err != nil {
+		return fail("harness: %v", err)
+	}
+	k, err := c.vm.boot(bootSpec{image: img, mode: "check", workload: o.workload,
+		log: filepath.Join(o.dir, "console-check.log"), timeout: 10 * time.Minute})
+	if err != nil {
+		return fail("harness: check boot: %v", err)
+	}
+	if k.result == nil {
+		if k.timedOut {
+			return fail("check boot timed out without a verdict (hang?)")
+		}
+		return fail("check gave no verdict: %s", k.fatal)
+	}
+	o.recovered = k.result.MountSystem && k.result.MountUsrData
+	o.recoveries, o.kernelErrs = k.recoveries, k.kernelErrors
+	o.phase = phaseOf(k.result)
+	o.violations = append(o.violations, k.result.Violations...)
+	b, _ := json.MarshalIndent(k.result, "", "  ")
+	os.WriteFile(filepath.Join(o.dir, "result.json"), b, 0o644)
+	return o
+}
+
+type replayInfo struct {
+	Workload string `json:"workload"`
+	Seed     uint64 `json:"seed"`
+	Index    int    `json:"index"`
+	DelayNS  int64  `json:"delay_ns"`
+	// AfterTouch: the delay counts from the reconcile's first write
+	// (POWERCUT-TOUCH), not from the marker.
+	AfterTouch bool   `json:"after_touch"`
+	MiB        int    `json:"mib"`
+	Dualpart   string `json:"dualpart"`
+}
+
+func writeReplay(o *outcome, c *config) {
+	b, _ := json.MarshalIndent(replayInfo{o.workload, c.seed, o.index, int64(o.delay), o.afterTouch, c.vm.mib, c.label}, "", "  ")
+	os.WriteFile(filepath.Join(o.dir, "replay.json"), b, 0o644)
+}
+
+var reportMu sync.Mutex
+
+func report(c *config, o *outcome) {
+	reportMu.Lock()
+	defer reportMu.Unlock()
+	when := "after the reconcile finished"
+	if o.during {
+		when = "during the reconcile"
+	}
+	if c.replay != "" {
+		c.cuts = o.index + 1 // "cut 5/5": the replayed cycle's own number
+	}
+	for _, e := range o.kernelErrs {
+		logf("cut %d/%d: kernel: %s", o.index+1, c.cuts, e)
+	}
+	if len(o.violations) == 0 {
+		logf("cut %d/%d workload %s %s (%s; destination %s): recovered, ok",
+			o.index+1, c.cuts, o.workload, anchor(o.delay, o.afterTouch), when, o.phase)
+		return
+	}
+	logf("cut %d/%d workload %s %s (%s): %d VIOLATION(S), seed %d:", o.index+1, c.cuts, o.workload,
+		anchor(o.delay, o.afterTouch), when, len(o.violations), c.seed)
+	for _, v := range o.violations {
+		logf("  - %s", v)
+	}
+	logf("  kept %s (cut.img: the flash as the cut left it); replay: test/powercut/run --replay %s", o.dir, o.dir)
+}
+
+// replay re-checks a kept cut image (deterministic), then cuts the same
+// workload again at the same delay from a fresh template (the instant
+// under TCG is not exactly reproducible; the delay is).
+func replay(c *config) int {
+	var ri replayInfo
+	b, err := os.ReadFile(filepath.Join(c.replay, "replay.json"))
+	if err == nil {
+		err = json.Unmarshal(b, &ri)
+	}
+	if err != nil {
+		logf("replay: %v", err)
+		return 2
+	}
+	c.vm.mib, c.seed, c.cuts = ri.MiB, ri.Seed, 1
+	delay := time.Duration(ri.DelayNS)
+	logf("replay of %s: workload %s, seed %d, cycle %d, cut %s", c.replay, ri.Workload, ri.Seed, ri.Index, anchor(delay, ri.AfterTouch))
+	dir := filepath.Join(c.replay, "replay-"+time.Now().Format("150405"))
+	os.MkdirAll(dir, 0o755)
+	rc := 0
+	if _, err := os.Stat(filepath.Join(c.replay, "cut.img")); err == nil {
+		img := filepath.Join(dir, "recheck.img")
+		if err := copyFile(filepath.Join(c.replay, "cut.img"), img); err != nil {
+			logf("%v", err)
+			return 2
+		}
+		k, err := c.vm.boot(bootSpec{image: img, mode: "check", workload: ri.Workload,
+			log: filepath.Join(dir, "console-recheck.log"), timeout: 10 * time.Minute})
+		switch {
+		case err != nil:
+			logf("re-check: %v", err)
+			rc = 1
+		case k.result == nil:
+			logf("re-check of the kept cut image: no verdict (%s)", k.fatal)
+			rc = 1
+		default:
+			b, _ := json.MarshalIndent(k.result, "", "  ")
+			logf("re-check of the kept cut image: %d violation(s)\n%s", len(k.result.Violations), b)
+			if len(k.result.Violations) > 0 {
+				rc = 1
+			}
+		}
+	}
+	tpl, _, _, bv, err := prepare(c, dir, ri.Workload)
+	if err != nil {
+		logf("replay setup: %v", err)
+		return 2
+	}
+	for _, v := range bv {
+		logf("VIOLATION without a cut: %s", v)
+	}
+	o := &outcome{index: ri.Index, workload: ri.Workload, delay: delay, afterTouch: ri.AfterTouch, dir: filepath.Join(dir, "cycle")}
+	os.MkdirAll(o.dir, 0o755)
+	writeReplay(o, c)
+	img := filepath.Join(o.dir, "flash.img")
+	if err := copyFile(tpl, img); err != nil {
+		logf("%v", err)
+		return 2
+	}
+	o = runCut(c, o, img, filepath.Join(o.dir, "cut.img"), delay)
+	report(c, o)
+	if len(o.violations) > 0 || len(bv) > 0 {
+		rc = 1
+	}
+	return rc
+}
+
+// ensureBlank makes an erased flash image: all 0xFF, as UBI expects of
+// never-written NAND.
+func ensureBlank(name string) error {
+	if fi, err := os.Stat(name); err == nil && fi.Size() == flashSize {
+		return nil
+	}
+	tmp := name + ".tmp"
+	f, err := os.Create(tmp)
+	if err != nil {
+		return err
+	}
+	buf := make([]byte, 1<<20)
+	for i := range buf {
+		buf[i] = 0xff
+	}
+	for n := 0; n < flashSize; n += len(buf) {
+		if _, err := f.Write(buf); err != nil {
+			f.Close()
+			return err
+		}
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	return os.Rename(tmp, name)
+}
+
+func copyFile(src, dst string) error {
+	in, err := os.Open(src)
+	if err != nil {
+		return err
+	}
+	defer in.Close()
+	out, err := os.Create(dst)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(out, in); err != nil {
+		out.Close()
+		return err
+	}
+	return out.Close()
+}
+
+// phaseOf says where the cut left the side being written (the one that is
+// not the workload's source), from the guest's "pre" view: untouched (its
+// old tag, or for a first copy nothing at all), copying (tag removed:
+// invalidated, copy under way) or committed (the new tag).
+func phaseOf(r *result) string {
+	if r == nil || r.Pre == nil {
+		return "unknown"
+	}
+	dst := "backup"
+	switch r.Workload {
+	case "D", "R":
+		dst = "primary"
+	}
+	v, ok := r.Pre[dst]
+	newest := r.Pre["primary"].Tag
+	if dst == "primary" {
+		newest = r.Pre["backup"].Tag
+	}
+	switch {
+	case !ok:
+		return "unknown"
+	case v.Tag == "-" && v.Content == "absent":
+		return "untouched"
+	case v.Tag == "-":
+		return "copying"
+	case v.Tag == newest && v.Content != "damaged-v1":
+		return "committed"
+	default:
+		return "untouched"
+	}
+}
+
+func anchor(delay time.Duration, afterTouch bool) string {
+	if afterTouch {
+		return fmt.Sprintf("%v after its first write", delay.Round(time.Millisecond))
+	}
+	return fmt.Sprintf("%v after the marker", delay.Round(time.Millisecond))
+}

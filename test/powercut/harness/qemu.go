@@ -1,0 +1,225 @@
+package main
+
+import (
+	"bufio"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// flashSize is the size of the host file behind the guest's phram flash.
+// ivshmem needs a power of two; 128 MiB holds the two UBIFS volumes
+// (system 56 MiB, usr_data the rest) with room for a copy of the payload.
+const flashSize = 128 << 20
+
+// A vm is how to boot the guest.
+type vm struct {
+	qemu   string
+	kernel string
+	initrd string
+	bios   string // firmware; qboot boots in a fraction of SeaBIOS's time
+	memMiB int
+	mib    int // payload scale passed to the guest
+}
+
+// bootSpec is one boot of the guest on one flash image.
+type bootSpec struct {
+	image    string
+	mode     string // setup, work or check
+	workload string
+	log      string // console log file
+	timeout  time.Duration
+	// For mode work: cut is the delay at which qemu gets SIGKILL, after
+	// the marker line, or with afterTouch after the guest reported the
+	// reconcile's first write (POWERCUT-TOUCH; if it never does, after the
+	// marker). With untilDone, qemu is killed once the workload finished
+	// (a measurement, not a cut).
+	cut        time.Duration
+	afterTouch bool
+	untilDone  bool
+}
+
+// bootOut is what one boot showed on the console.
+type bootOut struct {
+	goAt, doneAt, killAt time.Time
+	touchAt              time.Time // the reconcile's first change to the flash (watch)
+	doneExit             int
+	setupOK              bool
+	fatal                string
+	result               *result
+	exited               bool // the guest powered off by itself
+	timedOut             bool
+	// From the kernel log the check boot prints: volumes on which UBIFS
+	// ran its recovery (an unclean unmount, as a cut must leave), and any
+	// UBI or UBIFS error lines.
+	recoveries   int
+	kernelErrors []string
+}
+
+// result is the guest's verdict line (guest/check.go).
+type result struct {
+	Workload      string              `json:"workload"`
+	MountSystem   bool                `json:"mount_system"`
+	MountUsrData  bool                `json:"mount_usr_data"`
+	Pre           map[string]sideView `json:"pre"`
+	ReconcileExit int                 `json:"reconcile_exit"`
+	ReconcileMS   int64               `json:"reconcile_ms"`
+	Post          map[string]sideView `json:"post"`
+	Version       string              `json:"version"`
+	Violations    []string            `json:"violations"`
+	Notes         []string            `json:"notes"`
+}
+
+type sideView struct {
+	Tag     string `json:"tag"`
+	Content string `json:"content"`
+	State   string `json:"state"`
+}
+
+type line struct {
+	at   time.Time
+	text string
+}
+
+// boot runs qemu once and follows its console. A work boot is cut by
+// SIGKILL: the flash is a MAP_SHARED host file that every guest store has
+// already reached, so killing qemu loses exactly what a power cut would.
+func (v *vm) boot(s bootSpec) (*bootOut, error) {
+	logf, err := os.Create(s.log)
+	if err != nil {
+		return nil, err
+	}
+	defer logf.Close()
+	// quiet, edd=off and mitigations=off halve the boot under TCG; none of
+	// them touches MTD, UBI or UBIFS.
+	cmdline := fmt.Sprintf("console=ttyS0 quiet edd=off mitigations=off panic=-1 powercut.mode=%s powercut.workload=%s powercut.mib=%d",
+		s.mode, s.workload, v.mib)
+	if s.mode == "work" {
+		cmdline += " powercut.watch=1"
+	}
+	var bios []string
+	if v.bios != "" {
+		bios = []string{"-bios", v.bios}
+	}
+	cmd := exec.Command(v.qemu, append(bios,
+		"-accel", "tcg", "-cpu", "max", "-smp", "1", "-m", strconv.Itoa(v.memMiB),
+		"-nodefaults", "-no-user-config", "-display", "none", "-no-reboot",
+		"-serial", "stdio",
+		"-kernel", v.kernel, "-initrd", v.initrd, "-append", cmdline,
+		"-object", fmt.Sprintf("memory-backend-file,id=flash,share=on,mem-path=%s,size=%d", s.image, flashSize),
+		"-device", "ivshmem-plain,memdev=flash",
+	)...)
+	dieWithParent(cmd)
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		return nil, err
+	}
+	cmd.Stderr = logf
+	// stdin stays open and silent: qemu's stdio chardev would otherwise
+	// read EOF.
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		return nil, err
+	}
+	defer stdin.Close()
+	if err := cmd.Start(); err != nil {
+		return nil, err
+	}
+	fmt.Fprintf(logf, "### %s %s\n", time.Now().Format(time.RFC3339Nano), strings.Join(cmd.Args, " "))
+
+	lines := make(chan line, 256)
+	go func() {
+		sc := bufio.NewScanner(stdout)
+		sc.Buffer(make([]byte, 1<<20), 1<<20)
+		for sc.Scan() {
+			lines <- line{time.Now(), sc.Text()}
+		}
+		io.Copy(io.Discard, stdout)
+		close(lines)
+	}()
+
+	out := &bootOut{doneExit: -1}
+	start := time.Now()
+	deadline := time.NewTimer(s.timeout)
+	defer deadline.Stop()
+	var cut <-chan time.Time
+	kill := func() {
+		if out.killAt.IsZero() {
+			cmd.Process.Kill() // SIGKILL: the power cut
+			out.killAt = time.Now()
+		}
+	}
+	for lines != nil {
+		select {
+		case l, ok := <-lines:
+			if !ok {
+				lines = nil
+				break
+			}
+			fmt.Fprintf(logf, "%8.3f %s\n", l.at.Sub(start).Seconds(), l.text)
+			t := strings.TrimRight(l.text, "\r")
+			switch {
+			case strings.HasPrefix(t, "POWERCUT-GO"):
+				out.goAt = l.at
+				if s.mode == "work" && !s.untilDone && !s.afterTouch {
+					// Timer from the moment the line was read, so the
+					// delay is measured from the marker, not from here.
+					cut = time.After(time.Until(l.at.Add(s.cut)))
+				}
+			case strings.HasPrefix(t, "POWERCUT-TOUCH"):
+				out.touchAt = l.at
+				if s.mode == "work" && !s.untilDone && s.afterTouch {
+					cut = time.After(time.Until(l.at.Add(s.cut)))
+				}
+			case strings.HasPrefix(t, "POWERCUT-DONE"):
+				out.doneAt = l.at
+				if s.afterTouch && out.touchAt.IsZero() && out.killAt.IsZero() && !out.goAt.IsZero() {
+					cut = time.After(time.Until(out.goAt.Add(s.cut)))
+				}
+				if f := strings.Fields(t); len(f) > 1 {
+					out.doneExit, _ = strconv.Atoi(strings.TrimPrefix(f[1], "exit="))
+				}
+			case strings.HasPrefix(t, "POWERCUT-IDLE"):
+				if s.untilDone {
+					kill()
+				}
+			case strings.HasPrefix(t, "POWERCUT-SETUP-OK"):
+				out.setupOK = true
+			case strings.HasPrefix(t, "POWERCUT-FATAL"):
+				out.fatal = strings.TrimPrefix(t, "POWERCUT-FATAL ")
+			case strings.Contains(t, "UBIFS (") && strings.HasSuffix(t, "): recovery completed"):
+				out.recoveries++
+			case strings.Contains(t, "UBIFS error") || strings.Contains(t, "UBI error"):
+				out.kernelErrors = append(out.kernelErrors, t)
+			case strings.HasPrefix(t, "POWERCUT-RESULT "):
+				var r result
+				if err := json.Unmarshal([]byte(strings.TrimPrefix(t, "POWERCUT-RESULT ")), &r); err == nil {
+					out.result = &r
+				} else {
+					out.fatal = "unparsable result line: " + err.Error()
+				}
+			}
+		case <-cut:
+			kill()
+			cut = nil
+		case <-deadline.C:
+			out.timedOut = true
+			kill()
+		}
+	}
+	err = cmd.Wait()
+	if out.killAt.IsZero() {
+		out.exited = true
+		if err != nil {
+			return out, fmt.Errorf("qemu: %v (see %s)", err, s.log)
+		}
+	}
+	fmt.Fprintf(logf, "### end after %v, killed %v, timed out %v\n",
+		time.Since(start).Round(time.Millisecond), !out.killAt.IsZero(), out.timedOut)
+	return out, nil
+}
