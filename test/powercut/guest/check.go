@@ -86,8 +86,29 @@ func (g *guest) check(mountedSys, mountedUsr bool) *result {
 		r.violate("before reconcile: status --verify full --json printed no JSON (exit %d)", sr.exit)
 	}
 	newest := strconv.Itoa(wl.newest)
-	if src := r.Pre[wl.source]; src.Tag != newest || src.Content != "v"+newest {
-		r.violate("before reconcile: the source side %s (only intact copy of v%s) now has tag %q and payload %s (invariant 1)", wl.source, newest, src.Tag, src.Content)
+	if wl.source != "" {
+		if src := r.Pre[wl.source]; src.Tag != newest || src.Content != "v"+newest {
+			r.violate("before reconcile: the source side %s (only intact copy of v%s) now has tag %q and payload %s (invariant 1)", wl.source, newest, src.Tag, src.Content)
+		}
+	} else {
+		// An install writes one side at a time: the other keeps a
+		// committed version, old or new, at every instant.
+		whole := false
+		for _, s := range sides {
+			if v := r.Pre[s.name]; v.Tag != "-" && v.Content == "v"+v.Tag {
+				whole = true
+			}
+		}
+		if !whole {
+			r.violate("before reconcile: neither side holds a committed version (primary tag %q %s, backup tag %q %s)",
+				r.Pre["primary"].Tag, r.Pre["primary"].Content, r.Pre["backup"].Tag, r.Pre["backup"].Content)
+		}
+	}
+	accepted := map[string]bool{}
+	var acceptedList []string
+	for _, v := range wl.accepted() {
+		accepted[strconv.Itoa(v)] = true
+		acceptedList = append(acceptedList, strconv.Itoa(v))
 	}
 
 	// The boot-time reconcile, at the strictest level.
@@ -98,9 +119,10 @@ func (g *guest) check(mountedSys, mountedUsr bool) *result {
 		r.violate("reconcile --verify full: exit %d, want 0: %s", rr.exit, firstLine(rr.err+rr.out))
 	}
 
-	// After: both ok at the newest version (invariants 4 and 5), nothing
-	// left to do (6), and, by the guest's own walk, both sides identical to
-	// each other and to the newest version.
+	// After: both ok at the newest version (invariants 4 and 5; for an
+	// install, the old or the new one), nothing left to do (6), and, by
+	// the guest's own walk, both sides identical to each other and to that
+	// version.
 	st, sr = g.status()
 	logRun("status --verify full after reconcile", sr)
 	r.Post = map[string]sideView{}
@@ -110,16 +132,18 @@ func (g *guest) check(mountedSys, mountedUsr bool) *result {
 		if st != nil && v.State != "ok" {
 			r.violate("after reconcile: status says %s is %q, want \"ok\"", s.name, v.State)
 		}
-		if v.Tag != newest {
-			r.violate("after reconcile: %s has tag %q, want %q", s.name, v.Tag, newest)
-		}
-		if v.Content != "v"+newest {
-			r.violate("after reconcile: %s payload is %s, want v%s", s.name, v.Content, newest)
+		if !accepted[v.Tag] {
+			r.violate("after reconcile: %s has tag %q, want %s", s.name, v.Tag, strings.Join(acceptedList, " or "))
+		} else if v.Content != "v"+v.Tag {
+			r.violate("after reconcile: %s has tag %q but its payload is %s, want v%s", s.name, v.Tag, v.Content, v.Tag)
 		}
 		if _, err := os.Stat(s.tag + ".manifest"); err != nil {
 			r.violate("after reconcile: %s has no manifest: %v", s.name, err)
 		}
 		r.Notes = append(r.Notes, leftovers(s)...)
+	}
+	if p, b := r.Post["primary"].Tag, r.Post["backup"].Tag; p != b {
+		r.violate("after reconcile: primary has tag %q, backup %q", p, b)
 	}
 	if st == nil {
 		r.violate("after reconcile: status --verify full --json printed no JSON (exit %d)", sr.exit)

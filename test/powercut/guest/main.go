@@ -2,7 +2,7 @@
 // ../README.md). /init runs it once the two UBIFS volumes are mounted:
 //
 //	pcguest -mode setup -workload W   write W's starting state, then power off
-//	pcguest -mode work -workload W    print the marker, run the reconcile under test
+//	pcguest -mode work -workload W    print the marker, run the command under test
 //	pcguest -mode check -workload W   after a cut: check, reconcile, check again
 //
 // Every line the host reads starts with "POWERCUT-". The check's verdict is
@@ -132,15 +132,15 @@ func main() {
 		// The marker goes out before dualpart starts: the host draws the
 		// cut's delay from this line.
 		fmt.Printf("POWERCUT-GO workload=%s\n", wl.name)
-		args := append(sideFlags(), wl.flags...)
+		cmd, args := wl.command()
 		var r run
 		if *watch {
-			r = g.dualpartWatched("reconcile", args...)
+			r = g.dualpartWatched(cmd, args...)
 		} else {
-			r = g.dualpart("reconcile", args...)
+			r = g.dualpart(cmd, args...)
 		}
 		fmt.Printf("POWERCUT-DONE exit=%d ms=%d\n", r.exit, r.dur.Milliseconds())
-		logRun("reconcile under test", r)
+		logRun(cmd+" under test", r)
 	case "check":
 		res := g.check(*mountedSys, *mountedUsr)
 		b, _ := json.Marshal(res)

@@ -14,6 +14,9 @@ const (
 	primaryTag = "/system/app_ver.txt"
 	backupDir  = "/usr_data/appbackup/apps"
 	backupTag  = "/usr_data/appbackup/app_ver.txt"
+	// stagingDir is where workload I's new version waits for the install,
+	// on /usr_data like a download would.
+	stagingDir = "/usr_data/download/apps"
 )
 
 // A workload is one starting state of the flash and the command whose
@@ -24,10 +27,14 @@ type workload struct {
 	// newest is the version both sides must hold after the cut and a
 	// reconcile: the newest one committed on either side at the start.
 	newest int
+	// after, if set, replaces newest: the versions both sides may hold
+	// after the cut and a reconcile (an install: the old or the new one).
+	after []int
 	// versions are the versions a side's tag may show at any instant.
 	versions []int
 	// source is the side holding the only intact copy of newest at the
 	// start ("primary" or "backup"): invariant 1 says it is never touched.
+	// Empty for an install, which writes both sides in turn.
 	source string
 	tree   func(version int) tree
 	// damaged, if set, is the content the named side holds, under its
@@ -36,7 +43,9 @@ type workload struct {
 	damaged     func() tree
 	// setup writes the starting state on freshly made volumes.
 	setup func(g *guest) error
-	// flags for the reconcile under test, after the side flags.
+	// cmd is the dualpart command under test: "reconcile" if empty.
+	cmd string
+	// flags for the command under test, after the side flags.
 	flags []string
 	// wantSetup is the state status --verify full must report after setup.
 	wantSetup [2]string
@@ -112,7 +121,38 @@ func workloads(mib int) map[string]*workload {
 			flags:     []string{"--verify", "full"},
 			wantSetup: [2]string{"damaged 1", "ok 1"},
 		},
+		"I": {
+			name: "I", doc: "install: both v1, v2 (many changes) staged in " + stagingDir + "; dualpart install --version 2",
+			newest: 2, after: []int{1, 2}, versions: []int{1, 2},
+			tree: func(v int) tree { return manyChangesTree(mib, v) },
+			setup: func(g *guest) error {
+				if err := g.commitBoth(manyChangesTree(mib, 1), 1); err != nil {
+					return err
+				}
+				return manyChangesTree(mib, 2).write(stagingDir)
+			},
+			cmd:       "install",
+			flags:     []string{"--from", stagingDir, "--version", "2"},
+			wantSetup: [2]string{"ok 1", "ok 1"},
+		},
 	}
+}
+
+// command is the dualpart command under test and its arguments.
+func (wl *workload) command() (string, []string) {
+	cmd := wl.cmd
+	if cmd == "" {
+		cmd = "reconcile"
+	}
+	return cmd, append(sideFlags(), wl.flags...)
+}
+
+// accepted is the versions both sides may agree on after the reconcile.
+func (wl *workload) accepted() []int {
+	if wl.after != nil {
+		return wl.after
+	}
+	return []int{wl.newest}
 }
 
 // baseTree is version 1 of every workload: about mib MiB in a big binary,

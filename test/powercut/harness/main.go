@@ -38,7 +38,7 @@ func main() {
 	flag.StringVar(&c.work, "work", envOr("POWERCUT_WORK", "/var/tmp/dualpart-powercut"), "work directory (images, logs); not in the repository")
 	flag.IntVar(&c.cuts, "cuts", 20, "number of power cuts")
 	flag.IntVar(&c.jobs, "jobs", 2, "VMs run at once (one TCG vCPU each: at most the host's cores)")
-	flag.StringVar(&wls, "workloads", "A,C,D,R", "workloads to cycle through (A first copy, C one changed file, D restore primary, R repair damaged side)")
+	flag.StringVar(&wls, "workloads", "A,C,D,R,I", "workloads to cycle through (A first copy, C one changed file, D restore primary, R repair damaged side, I install v2 over v1)")
 	flag.StringVar(&c.replay, "replay", "", "a kept cycle directory: re-check its cut image, then cut again at the same delay")
 	flag.BoolVar(&c.keepAll, "keep-all", false, "keep every cycle's images, not only violations'")
 	flag.StringVar(&c.label, "label", "", "which dualpart binary is in the initramfs, for the summary")
@@ -59,8 +59,8 @@ func main() {
 	}
 	c.workloads = strings.Split(wls, ",")
 	for _, w := range c.workloads {
-		if !strings.Contains(" A C D R ", " "+w+" ") {
-			fmt.Fprintf(os.Stderr, "harness: unknown workload %q (known: A, C, D, R; see README.md)\n", w)
+		if !strings.Contains(" A C D R I ", " "+w+" ") {
+			fmt.Fprintf(os.Stderr, "harness: unknown workload %q (known: A, C, D, R, I; see README.md)\n", w)
 			os.Exit(2)
 		}
 	}
@@ -527,12 +527,26 @@ func copyFile(src, dst string) error {
 }
 
 // phaseOf says where the cut left the side being written (the one that is
-// not the workload's source), from the guest's "pre" view: untouched (its
+// not the workload's source; for an install, the pair), from the guest's "pre" view: untouched (its
 // old tag, or for a first copy nothing at all), copying (tag removed:
 // invalidated, copy under way) or committed (the new tag).
 func phaseOf(r *result) string {
 	if r == nil || r.Pre == nil {
 		return "unknown"
+	}
+	if r.Workload == "I" {
+		// An install writes the primary, then the backup: untouched while
+		// both still hold v1 under tag 1, committed once both have tag 2,
+		// copying in between (a tag gone, or only the primary at 2).
+		p, b := r.Pre["primary"], r.Pre["backup"]
+		switch {
+		case p.Tag == "1" && b.Tag == "1" && p.Content == "v1" && b.Content == "v1":
+			return "untouched"
+		case p.Tag == "2" && b.Tag == "2":
+			return "committed"
+		default:
+			return "copying"
+		}
 	}
 	dst := "backup"
 	switch r.Workload {
