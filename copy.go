@@ -7,11 +7,13 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"os"
 	"path/filepath"
 	"sort"
 
 	"github.com/dualpart/backup/internal/durable"
 	"github.com/dualpart/backup/internal/manifest"
+	"github.com/dualpart/backup/internal/sysfs"
 	"github.com/spf13/afero"
 )
 
@@ -319,8 +321,17 @@ func (c *copyRun) writeFile(ctx context.Context, e Entry, name string) (int64, e
 	// Written now, synced and renamed in flush: see there.
 	err = durable.CreateTemp(c.dst, tmp, e.Mode, durable.Hooks{SkipFileSync: true}, func(f afero.File) error {
 		var err error
-		n, err = manifest.CopyBuffer(ctx, f, io.TeeReader(in, h))
-		return err
+		if n, err = manifest.CopyBuffer(ctx, f, io.TeeReader(in, h)); err != nil {
+			return err
+		}
+		if osf, ok := f.(*os.File); ok {
+			// Start the write-back now, without waiting: the filesystem
+			// then allocates and writes the files together and the
+			// fsyncs in flush share journal commits. A hint only: its
+			// error is not acted on, the fsync reports any write error.
+			_ = sysfs.StartWriteback(osf)
+		}
+		return nil
 	})
 	if err != nil {
 		return n, fmt.Errorf("copy %q to %q: %w", src, name, err)
