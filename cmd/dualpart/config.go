@@ -2,7 +2,6 @@ package main
 
 import (
 	"bytes"
-	"encoding/json"
 	"fmt"
 	"io"
 	"os"
@@ -32,7 +31,8 @@ const maxConfigSize = 1 << 20
 // file's directory. "verify", "version-format", "reserve" (a SIZE string
 // or a number of bytes) and "fallback" are optional and default to the
 // command line's flags. Unknown fields are an error: a misspelt "fallback"
-// must not silently mean false.
+// must not silently mean false. decodeConfig reads it; the tags name each
+// field's key.
 type configFile struct {
 	Pairs []configPair `json:"pairs"`
 }
@@ -40,10 +40,10 @@ type configFile struct {
 type configPair struct {
 	Name string `json:"name"`
 	pairPaths
-	Verify   *string         `json:"verify"`
-	Format   *string         `json:"version-format"`
-	Reserve  json.RawMessage `json:"reserve"`
-	Fallback *bool           `json:"fallback"`
+	Verify   *string `json:"verify"`
+	Format   *string `json:"version-format"`
+	Reserve  *string `json:"reserve"` // a SIZE, from a JSON string or number
+	Fallback *bool   `json:"fallback"`
 }
 
 // loadConfig reads the --config file. Every error is a usage error: the
@@ -53,14 +53,9 @@ func loadConfig(path string, def pairSettings) ([]pairSpec, error) {
 	if err != nil {
 		return nil, usagef("config: %v", err)
 	}
-	dec := json.NewDecoder(bytes.NewReader(data))
-	dec.DisallowUnknownFields()
-	var cf configFile
-	if err := dec.Decode(&cf); err != nil {
+	cf, err := decodeConfig(data)
+	if err != nil {
 		return nil, usagef("config %q: %v", path, err)
-	}
-	if dec.More() {
-		return nil, usagef("config %q: data after the JSON object", path)
 	}
 	if len(cf.Pairs) == 0 {
 		return nil, usagef("config %q: no pairs", path)
@@ -72,14 +67,7 @@ func loadConfig(path string, def pairSettings) ([]pairSpec, error) {
 	base := filepath.Dir(abs)
 	specs := make([]pairSpec, 0, len(cf.Pairs))
 	for i, p := range cf.Pairs {
-		set := pairSettings{Verify: p.Verify, Format: p.Format, Fallback: p.Fallback}
-		if len(p.Reserve) > 0 {
-			r, err := sizeText(p.Reserve)
-			if err != nil {
-				return nil, usagef("config %q: pair %s: reserve: %v", path, pairName(p, i), err)
-			}
-			set.Reserve = &r
-		}
+		set := pairSettings{Verify: p.Verify, Format: p.Format, Reserve: p.Reserve, Fallback: p.Fallback}
 		spec, err := resolve(p.Name, p.pairPaths, set, def, base)
 		if err != nil {
 			return nil, usagef("config %q: pair %s: %v", path, pairName(p, i), err)
@@ -103,20 +91,6 @@ func readConfig(path string) ([]byte, error) {
 		return nil, fmt.Errorf("%q is larger than %d bytes", path, maxConfigSize)
 	}
 	return b.Bytes(), nil
-}
-
-// sizeText accepts a reserve written as a SIZE string ("60M") or a JSON
-// number of bytes, and returns it as text for parseSize.
-func sizeText(raw json.RawMessage) (string, error) {
-	var s string
-	if err := json.Unmarshal(raw, &s); err == nil {
-		return s, nil
-	}
-	var n json.Number
-	if err := json.Unmarshal(raw, &n); err != nil {
-		return "", fmt.Errorf("want a string such as \"60M\" or a number of bytes, not %s", raw)
-	}
-	return n.String(), nil
 }
 
 func pairName(p configPair, i int) string {

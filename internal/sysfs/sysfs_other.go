@@ -12,3 +12,9 @@ func Device(name string) (uint64, error) { return 0, ErrUnsupported }
 
 // Lock is not implemented on this system.
 func Lock(ctx context.Context, name string) (func() error, error) { return nil, ErrUnsupported }
+
+// NewSyncer is not implemented on this system.
+func NewSyncer(name string) (*Syncer, error) { return nil, ErrUnsupported }
+
+// Sync is not implemented on this system.
+func (s *Syncer) Sync() error { return ErrUnsupported }
