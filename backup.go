@@ -617,6 +617,18 @@ func (p *Pair) copyOver(ctx context.Context, src, dst *found) (CopyStats, error)
 	}
 	d := dst.side
 	h := p.cfg.hooks
+	// Where the destination's filesystem can sync as a whole (syncfs(2) on
+	// Linux 5.8 and later, which reports write-back errors), one sync
+	// before the tag makes the payload and the manifest durable in place
+	// of an fsync per file and per directory: on ext4 a first copy of
+	// 1,000 files then writes 17% fewer bytes, flushes the device 9 times
+	// instead of 1,500 and takes a third of the time (test/partitions
+	// BenchmarkSync). It is opened before the first write, so that every
+	// write-back error of the copy is reported to it.
+	whole := p.wholeSync(d)
+	if whole != nil {
+		defer whole.Close()
+	}
 	if !p.cfg.skipInval {
 		// The commit point is the tag: without it the destination reads
 		// as missing, so a crash from here on can never pass a half-copied
@@ -626,7 +638,7 @@ func (p *Pair) copyOver(ctx context.Context, src, dst *found) (CopyStats, error)
 		}
 	}
 	if p.cfg.tagFirst {
-		if err := p.commit(d, man, src.tag); err != nil {
+		if err := p.commit(d, man, src.tag, nil); err != nil {
 			return CopyStats{}, err
 		}
 	}
@@ -639,6 +651,9 @@ func (p *Pair) copyOver(ctx context.Context, src, dst *found) (CopyStats, error)
 			p.cfg.progress(Progress{Path: path, FilesWritten: stats.FilesWritten, BytesWritten: stats.BytesWritten,
 				FilesTotal: len(job.Write), BytesTotal: bytes})
 		}
+	}
+	if whole != nil {
+		job.hooks.SkipFileSync, job.hooks.SkipDirSync = true, true
 	}
 	got, err := p.cfg.copier.Copy(ctx, job)
 	if err != nil {
@@ -653,21 +668,54 @@ func (p *Pair) copyOver(ctx context.Context, src, dst *found) (CopyStats, error)
 	if p.cfg.tagFirst {
 		return got, nil
 	}
-	return got, p.commit(d, man, src.tag)
+	return got, p.commit(d, man, src.tag, whole)
+}
+
+// wholeSync returns a whole-filesystem sync for d, or nil where its
+// filesystem has none or its payload, manifest and tag do not all live on
+// one filesystem; then every file and directory is synced on its own.
+func (p *Pair) wholeSync(d Side) *durable.WholeSync {
+	if _, ok := d.Fs.(*afero.OsFs); ok {
+		dev, err := sysfs.Device(d.Dir)
+		if err != nil {
+			return nil
+		}
+		for _, name := range []string{d.manifestPath(), d.Tag} {
+			if other, err := sysfs.Device(filepath.Dir(name)); err != nil || other != dev {
+				return nil
+			}
+		}
+	}
+	w, err := durable.NewWholeSync(d.Fs, d.Dir)
+	if err != nil {
+		return nil
+	}
+	return w
 }
 
 // commit writes a side's manifest, then its tag, each atomically and
 // durably: the tag last, as the commit point.
-func (p *Pair) commit(d Side, man, tag []byte) error {
+func (p *Pair) commit(d Side, man, tag []byte, whole *durable.WholeSync) error {
 	h := p.cfg.hooks
+	mh := h // for the manifest and the directories
+	if whole != nil {
+		mh.SkipFileSync, mh.SkipDirSync = true, true
+	}
 	mpath := d.manifestPath()
 	for _, dir := range []string{filepath.Dir(mpath), filepath.Dir(d.Tag)} {
-		if _, err := durable.MkdirAll(d.Fs, dir, 0o755, h); err != nil {
+		if _, err := durable.MkdirAll(d.Fs, dir, 0o755, mh); err != nil {
 			return err
 		}
 	}
-	if err := durable.WriteFile(d.Fs, mpath, man, 0o644, h); err != nil {
+	if err := durable.WriteFile(d.Fs, mpath, man, 0o644, mh); err != nil {
 		return err
+	}
+	if whole != nil && !h.SkipFileSync {
+		// The payload, its directories and the manifest, all durable
+		// before the tag, the commit point, is written.
+		if err := whole.Sync(); err != nil {
+			return fmt.Errorf("sync %q: %w", d.Dir, err)
+		}
 	}
 	return durable.WriteFile(d.Fs, d.Tag, tag, 0o644, h)
 }

@@ -542,3 +542,50 @@ func (s *FS) existing(name string, followLast bool) (*inode, error) {
 	}
 	return r.ino, nil
 }
+
+// SyncFS makes every pending change durable, as Linux's syncfs(2) does for
+// a whole filesystem: the data, mode and time of every inode in the tree
+// and the names of every directory (in UBIFS mode, every queued directory
+// operation). It is a crash point, counted as a sync. An injected fault
+// fails it and loses the dirty blocks of every file, as a failed write-back
+// does.
+func (s *FS) SyncFS(name string) error {
+	defer s.mu.Unlock()
+	s.lock()
+	err := s.enter(OpSync, true)
+	if errors.Is(err, ErrCrashed) {
+		return pathErr("syncfs", name, err)
+	}
+	var inodes []*inode
+	seen := make(map[*inode]bool)
+	var walk func(n *inode)
+	walk = func(n *inode) {
+		if seen[n] {
+			return
+		}
+		seen[n] = true
+		inodes = append(inodes, n)
+		for _, c := range n.entries {
+			walk(c)
+		}
+	}
+	walk(s.root)
+	if err != nil {
+		for _, n := range inodes {
+			if n.kind == kindFile {
+				n.failWriteback()
+			}
+		}
+		return pathErr("syncfs", name, err)
+	}
+	if s.opts.UBIFS {
+		s.commit()
+	}
+	for _, n := range inodes {
+		if n.kind == kindDir {
+			n.durEntries = cloneEntries(n.entries)
+		}
+		n.sync()
+	}
+	return nil
+}
