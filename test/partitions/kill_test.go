@@ -4,7 +4,10 @@ package partitions_test
 
 import (
 	"bytes"
+	"errors"
+	"io/fs"
 	"math/rand/v2"
+	"os"
 	"syscall"
 	"testing"
 	"time"
@@ -20,6 +23,13 @@ import (
 // some side must still hold the newest committed version whole
 // (invariant 1). After each event's kills, a reconcile must bring both
 // sides to the newest version (invariants 4 and 5).
+//
+// Random delays alone can miss the copy: how much of a run goes to
+// starting the process, hashing an unverified source and planning varies
+// with the machine (under qemu-user, start-up dominates). So when both
+// sides are tagged, one of an event's two kills watches the tags and
+// lands a random instant after one of them disappears, inside the window
+// where the destination is invalidated.
 func TestKillDuringCopy(t *testing.T) {
 	// About 320 MiB: a copy takes a second or more. A destination holds
 	// its old payload and all the new files until they are renamed into
@@ -67,29 +77,42 @@ func TestKillDuringCopy(t *testing.T) {
 			writeTag(t, ps.tag, 1)
 		}},
 	}
-	for landed < kills {
-		if tries >= 4*kills {
-			t.Fatalf("only %d of %d kills landed during a reconcile", landed, tries)
+	for landed < kills || midCopy == 0 {
+		if tries >= 6*kills {
+			t.Fatalf("after %d tries, %d kills landed during a reconcile, %d of them inside a copy", tries, landed, midCopy)
 		}
 		ev := events[rng.IntN(len(events))]
+		watchK := rng.IntN(2) // which of the event's kills aims at the copy
+		if midCopy == 0 && landed+2 >= kills {
+			// None has hit a copy yet, and few kills are left: an
+			// upgrade (both sides tagged), its first kill aimed.
+			ev, watchK = events[2+rng.IntN(2)], 0
+		}
 		ev.do(t)
 		r.reboot(t)
-		bothTagged := readTag(t, ps.tag) != 0 && readTag(t, bs.tag) != 0
-		for k := 0; k < 2 && landed < kills; k++ {
+		for k := 0; k < 2 && (landed < kills || midCopy == 0); k++ {
 			tries++
+			bothTagged := readTag(t, ps.tag) != 0 && readTag(t, bs.tag) != 0
 			delay := time.Duration(rng.Int64N(int64(full)))
-			if !r.killReconcile(t, delay) {
+			var watch []string
+			when := "after " + delay.String()
+			if k == watchK && bothTagged {
+				watch = []string{ps.tag, bs.tag}
+				delay /= 20
+				when = delay.String() + " after a tag disappeared"
+			}
+			if !r.killReconcile(t, delay, watch) {
 				break // it finished first
 			}
 			landed++
 			tags := [2]int{readTag(t, ps.tag), readTag(t, bs.tag)}
 			if bothTagged && (tags[0] == 0 || tags[1] == 0) {
-				midCopy++ // it landed after the destination was invalidated
+				midCopy++ // it landed after a destination was invalidated
 			}
-			t.Logf("kill %d: %s, after %v: tags %v", landed, ev.name, delay, tags)
+			t.Logf("kill %d: %s, %s: tags %v", landed, ev.name, when, tags)
 			r.checkAfterKill(t, newest, tr)
 			if t.Failed() {
-				t.Fatalf("seed %d: after kill %d (%s, after %v)", *seed, landed, ev.name, delay)
+				t.Fatalf("seed %d: after kill %d (%s, %s)", *seed, landed, ev.name, when)
 			}
 		}
 		res, p := r.run(t, "reconcile")
@@ -105,9 +128,11 @@ func TestKillDuringCopy(t *testing.T) {
 }
 
 // killReconcile starts dualpart reconcile and kills it with SIGKILL after
-// delay. It reports whether the kill landed; if reconcile finished first, it
-// must have succeeded.
-func (r *rig) killReconcile(t *testing.T, delay time.Duration) bool {
+// delay. With watch set, the delay starts when one of the watched files
+// disappears (polled every 100 µs), and no kill is sent if reconcile
+// finishes first. It reports whether the kill landed; if reconcile finished
+// first, it must have succeeded.
+func (r *rig) killReconcile(t *testing.T, delay time.Duration, watch []string) bool {
 	t.Helper()
 	cmd := command(append([]string{"reconcile"}, r.flags()...)...)
 	var errb bytes.Buffer
@@ -115,9 +140,30 @@ func (r *rig) killReconcile(t *testing.T, delay time.Duration) bool {
 	if err := cmd.Start(); err != nil {
 		t.Fatalf("start dualpart reconcile: %v", err)
 	}
-	time.Sleep(delay)
-	cmd.Process.Signal(syscall.SIGKILL) // an error: it has finished
-	cmd.Wait()
+	done := make(chan struct{})
+	go func() { cmd.Wait(); close(done) }()
+	if watch != nil {
+		tick := time.NewTicker(100 * time.Microsecond)
+	poll:
+		for {
+			select {
+			case <-done:
+				tick.Stop()
+				break poll
+			case <-tick.C:
+				if anyGone(watch) {
+					tick.Stop()
+					break poll
+				}
+			}
+		}
+	}
+	select {
+	case <-done:
+	case <-time.After(delay):
+		cmd.Process.Signal(syscall.SIGKILL) // an error: it has finished
+		<-done
+	}
 	ws := cmd.ProcessState.Sys().(syscall.WaitStatus)
 	if ws.Signaled() && ws.Signal() == syscall.SIGKILL {
 		return true
@@ -159,4 +205,14 @@ func (r *rig) checkAfterKill(t *testing.T, newest int, tr func(int) tree) {
 		t.Errorf("no side holds the newest version %d whole (tags: primary %d, backup %d)",
 			newest, readTag(t, r.primaryTag), readTag(t, r.backupTag))
 	}
+}
+
+// anyGone reports whether one of paths does not exist.
+func anyGone(paths []string) bool {
+	for _, p := range paths {
+		if _, err := os.Lstat(p); errors.Is(err, fs.ErrNotExist) {
+			return true
+		}
+	}
+	return false
 }
