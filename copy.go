@@ -128,6 +128,8 @@ func (c *copyRun) dstPath(rel string) string {
 	return filepath.Join(c.job.Dst.Dir, filepath.FromSlash(rel))
 }
 
+// run removes, writes, renames into place, chmods and syncs, in that
+// order: removals first free the room the writes need.
 func (c *copyRun) run(ctx context.Context) error {
 	if err := c.root(); err != nil {
 		return err
@@ -156,6 +158,15 @@ func (c *copyRun) run(ctx context.Context) error {
 	if err := c.flush(ctx); err != nil {
 		return err
 	}
+	if err := c.chmod(ctx); err != nil {
+		return err
+	}
+	return c.syncDirs(ctx)
+}
+
+// chmod sets the mode of the entries that hold the right content with
+// another mode.
+func (c *copyRun) chmod(ctx context.Context) error {
 	for _, e := range c.job.Chmod {
 		if err := ctx.Err(); err != nil {
 			return err
@@ -174,6 +185,12 @@ func (c *copyRun) run(ctx context.Context) error {
 			}
 		}
 	}
+	return nil
+}
+
+// syncDirs syncs every directory whose entries or mode changed, deepest
+// first: a directory is synced after the entries below it.
+func (c *copyRun) syncDirs(ctx context.Context) error {
 	if c.job.hooks.SkipDirSync {
 		return nil
 	}
@@ -181,7 +198,6 @@ func (c *copyRun) run(ctx context.Context) error {
 	for d := range c.changed {
 		dirs = append(dirs, d)
 	}
-	// Deepest first: a directory is synced after the entries below it.
 	sort.Sort(sort.Reverse(sort.StringSlice(dirs)))
 	for _, d := range dirs {
 		if err := ctx.Err(); err != nil {

@@ -36,11 +36,6 @@ type VersionReaderFunc func(tag []byte) (Version, error)
 // ReadVersion calls f(tag).
 func (f VersionReaderFunc) ReadVersion(tag []byte) (Version, error) { return f(tag) }
 
-// ErrBadTag is wrapped by the error of a tag that does not parse. Such a
-// side is damaged: its version is unknown, so it is never taken as a source
-// and never overwritten as older unless the caller opted in to a fallback.
-var ErrBadTag = errors.New("bad version tag")
-
 // Decimal is the vendor's tag format: a non-negative decimal integer, as
 // written by `echo 4 > app_ver.txt`. Surrounding spaces, tabs, CR and LF are
 // allowed; anything else (a sign, a letter, an empty tag, a value over

@@ -1,0 +1,184 @@
+package backup
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+
+	"github.com/dualpart/backup/internal/durable"
+	"github.com/dualpart/backup/internal/manifest"
+	"github.com/dualpart/backup/internal/sysfs"
+	"github.com/spf13/afero"
+)
+
+// sourceDamaged is the error of a copy source found, before anything was
+// written, not to hold what its manifest says.
+type sourceDamaged struct{ err error }
+
+func (e *sourceDamaged) Error() string { return e.err.Error() }
+
+func (e *sourceDamaged) Unwrap() error { return e.err }
+
+// copyOver copies src over dst following the design's protocol: check
+// first, invalidate dst's tag, let the copier write what differs, check the
+// result, then write dst's manifest and, last, its tag. pl is the plan of
+// that copy, or nil to plan it here.
+func (p *Pair) copyOver(ctx context.Context, src, dst *found, pl *copyPlan) (CopyStats, error) {
+	if src.man == nil {
+		if err := p.adopt(ctx, src); err != nil {
+			return CopyStats{}, err
+		}
+	}
+	if pl == nil {
+		var err error
+		if pl, err = p.plan(ctx, src, dst); err != nil {
+			return CopyStats{}, err
+		}
+	}
+	if err := p.checkSource(ctx, src, pl); err != nil {
+		return CopyStats{}, err
+	}
+	if err := p.checkSpace(dst.side, pl.need); err != nil {
+		return CopyStats{}, err
+	}
+	if err := ctx.Err(); err != nil {
+		return CopyStats{}, err
+	}
+	d := dst.side
+	// Where the destination's filesystem can sync as a whole (syncfs(2) on
+	// Linux 5.8 and later, which reports write-back errors), one sync
+	// before the tag makes the payload and the manifest durable in place
+	// of an fsync per file and per directory: on ext4 a first copy of
+	// 1,000 files then writes 17% fewer bytes, flushes the device 9 times
+	// instead of 1,500 and takes a third of the time (test/partitions
+	// BenchmarkSync). It is opened before the first write, so that every
+	// write-back error of the copy is reported to it.
+	whole := p.wholeSync(d)
+	if whole != nil {
+		defer whole.Close()
+	}
+	if !p.cfg.skipInval {
+		// The commit point is the tag: without it the destination reads
+		// as missing, so a crash from here on can never pass a half-copied
+		// payload off as complete.
+		if _, err := durable.Remove(d.Fs, d.Tag, p.cfg.hooks); err != nil {
+			return CopyStats{}, err
+		}
+	}
+	if p.cfg.tagFirst {
+		if err := p.commit(d, pl.manifest, src.tag, nil); err != nil {
+			return CopyStats{}, err
+		}
+	}
+	got, err := p.runCopier(ctx, pl, whole != nil)
+	if err != nil {
+		return got, fmt.Errorf("copy %q to %q: %w", src.side.Dir, d.Dir, err)
+	}
+	if err := ctx.Err(); err != nil {
+		return got, err
+	}
+	if err := manifest.Check(ctx, d.Fs, d.Dir, src.man.Entries, false); err != nil {
+		return got, fmt.Errorf("check copy %q: %w", d.Dir, err)
+	}
+	if p.cfg.tagFirst {
+		return got, nil
+	}
+	return got, p.commit(d, pl.manifest, src.tag, whole)
+}
+
+// checkSource proves, before the destination (perhaps the older intact
+// version) is invalidated, that the files the copy will read hold what the
+// source's manifest says. A quick verify proved sizes and modes only; a
+// source already hashed, or a pair that verifies nothing, is not read.
+func (p *Pair) checkSource(ctx context.Context, src *found, pl *copyPlan) error {
+	if p.cfg.verify == VerifyNone || src.hashed {
+		return nil
+	}
+	for _, e := range pl.job.Write {
+		if e.Type != manifest.File {
+			continue
+		}
+		name := filepath.Join(src.side.Dir, filepath.FromSlash(e.Path))
+		sum, _, err := manifest.HashFile(ctx, src.side.Fs, name)
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		if err != nil {
+			return &sourceDamaged{fmt.Errorf("check %q: %w", name, err)}
+		}
+		if sum != e.SHA256 {
+			return &sourceDamaged{fmt.Errorf("check %q: %w: different content (sha256)", name, manifest.ErrMismatch)}
+		}
+	}
+	return nil
+}
+
+// runCopier runs the pair's Copier on pl's job, reporting progress. With
+// whole set, the copier syncs nothing: one whole-filesystem sync before the
+// tag makes everything durable.
+func (p *Pair) runCopier(ctx context.Context, pl *copyPlan, whole bool) (CopyStats, error) {
+	job := pl.job
+	var stats CopyStats
+	job.progress = func(path string, n int64) {
+		stats.FilesWritten++
+		stats.BytesWritten += n
+		p.cfg.logger.Debug("wrote", "path", path, "bytes", n)
+		if p.cfg.progress != nil {
+			p.cfg.progress(Progress{Path: path, FilesWritten: stats.FilesWritten, BytesWritten: stats.BytesWritten,
+				FilesTotal: len(job.Write), BytesTotal: pl.bytes})
+		}
+	}
+	if whole {
+		job.hooks.SkipFileSync, job.hooks.SkipDirSync = true, true
+	}
+	return p.cfg.copier.Copy(ctx, job)
+}
+
+// wholeSync returns a whole-filesystem sync for d, or nil where its
+// filesystem has none or its payload, manifest and tag do not all live on
+// one filesystem; then every file and directory is synced on its own.
+func (p *Pair) wholeSync(d Side) *durable.WholeSync {
+	if _, ok := d.Fs.(*afero.OsFs); ok {
+		dev, err := sysfs.Device(d.Dir)
+		if err != nil {
+			return nil
+		}
+		for _, name := range []string{d.manifestPath(), d.Tag} {
+			if other, err := sysfs.Device(filepath.Dir(name)); err != nil || other != dev {
+				return nil
+			}
+		}
+	}
+	w, err := durable.NewWholeSync(d.Fs, d.Dir)
+	if err != nil {
+		return nil
+	}
+	return w
+}
+
+// commit writes a side's manifest, then its tag, each atomically and
+// durably: the tag last, as the commit point.
+func (p *Pair) commit(d Side, man, tag []byte, whole *durable.WholeSync) error {
+	h := p.cfg.hooks
+	mh := h // for the manifest and the directories
+	if whole != nil {
+		mh.SkipFileSync, mh.SkipDirSync = true, true
+	}
+	mpath := d.manifestPath()
+	for _, dir := range []string{filepath.Dir(mpath), filepath.Dir(d.Tag)} {
+		if _, err := durable.MkdirAll(d.Fs, dir, 0o755, mh); err != nil {
+			return err
+		}
+	}
+	if err := durable.WriteFile(d.Fs, mpath, man, 0o644, mh); err != nil {
+		return err
+	}
+	if whole != nil && !h.SkipFileSync {
+		// The payload, its directories and the manifest, all durable
+		// before the tag, the commit point, is written.
+		if err := whole.Sync(); err != nil {
+			return fmt.Errorf("sync %q: %w", d.Dir, err)
+		}
+	}
+	return durable.WriteFile(d.Fs, d.Tag, tag, 0o644, h)
+}

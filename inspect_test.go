@@ -1,0 +1,199 @@
+package backup
+
+import (
+	"context"
+	"errors"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/spf13/afero"
+)
+
+// TestBadTags: each garbage tag makes its side damaged with ErrBadTag, the
+// other side is untouched, and nothing is written.
+func TestBadTags(t *testing.T) {
+	tests := []struct {
+		name, tag string
+		valid     bool
+	}{
+		{"empty", "", false},
+		{"letters", "abc", false},
+		{"negative", "-1", false},
+		{"plus", "+1", false},
+		{"overflow", "18446744073709551616", false},
+		{"10 MiB of digits", strings.Repeat("9", 10<<20), false},
+		{"two numbers", "1 2", false},
+		{"spaces and CRLF", " 7 \r\n", true},
+		{"max", "18446744073709551615\n", true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newEnv(t, "mem")
+			put(t, e.primary, appV1(false), "3\n")
+			reconcile(t, e.pair())
+			put(t, e.backup, appV2(false), tc.tag)
+			backupBefore := readTree(t, e.backup)
+			primaryBefore := readTree(t, e.primary)
+			st, err := e.pair().Status(context.Background())
+			if tc.valid {
+				if st.Backup.State != StateUnverified || err != nil {
+					t.Fatalf("Status() backup = %v (%v), err %v; want unverified", st.Backup.State, st.Backup.Err, err)
+				}
+				return
+			}
+			if st.Backup.State != StateDamaged || !errors.Is(st.Backup.Err, ErrBadTag) || st.Backup.Version != nil {
+				t.Errorf("Status().Backup = %+v, want damaged with ErrBadTag and no version", st.Backup)
+			}
+			_, err = e.pair().Reconcile(context.Background())
+			if !errors.Is(err, ErrNoIntactCopy) {
+				t.Errorf("Reconcile() error = %v, want ErrNoIntactCopy (an unreadable version may be newer)", err)
+			}
+			if diff := cmp.Diff(backupBefore, readTree(t, e.backup)); diff != "" {
+				t.Errorf("backup changed (-before +after):\n%s", diff)
+			}
+			if diff := cmp.Diff(primaryBefore, readTree(t, e.primary)); diff != "" {
+				t.Errorf("primary changed (-before +after):\n%s", diff)
+			}
+			// With the fallback allowed, the intact primary is restored.
+			if res := reconcile(t, e.pair(WithFallback(true))); res.Action != ActionPrimaryToBackup {
+				t.Errorf("Reconcile(fallback).Action = %v, want primary-to-backup", res.Action)
+			}
+			wantAgree(t, e, appV1(false), "3\n")
+		})
+	}
+}
+
+// TestBadManifests: a garbled manifest, or one naming paths outside the
+// payload, makes its side damaged; it is repaired from the intact side at
+// the same version and nothing is written outside the payload.
+func TestBadManifests(t *testing.T) {
+	good := func(e *env) []byte {
+		data, err := afero.ReadFile(e.backup.Fs, e.backup.manifestPath())
+		if err != nil {
+			panic(err)
+		}
+		return data
+	}
+	reseal := func(body string) []byte {
+		s := sha256Hex([]byte(body))
+		return []byte(body + "sum " + s + "\n")
+	}
+	tests := []struct {
+		name string
+		make func(e *env) []byte
+	}{
+		{"wrong checksum", func(e *env) []byte {
+			d := good(e)
+			d[30] ^= 1
+			return d
+		}},
+		{"dot dot", func(e *env) []byte {
+			return reseal("dualpart-manifest 1\nversion \"1\"\nf 0644 1 " + sum("x") + " \"../x\"\n")
+		}},
+		{"absolute", func(e *env) []byte {
+			return reseal("dualpart-manifest 1\nversion \"1\"\nf 0644 1 " + sum("x") + " \"/etc/passwd\"\n")
+		}},
+		{"duplicate", func(e *env) []byte {
+			l := "f 0644 1 " + sum("x") + " \"a\"\n"
+			return reseal("dualpart-manifest 1\nversion \"1\"\n" + l + l)
+		}},
+		{"not clean", func(e *env) []byte {
+			return reseal("dualpart-manifest 1\nversion \"1\"\nd 0755 \"a\"\nf 0644 1 " + sum("x") + " \"a//b\"\n")
+		}},
+		{"truncated", func(e *env) []byte { return good(e)[:40] }},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newEnv(t, "mem")
+			put(t, e.primary, appV1(false), "1\n")
+			reconcile(t, e.pair())
+			writeFile(t, e.backup.Fs, e.backup.manifestPath(), string(tc.make(e)), 0o644)
+			primaryBefore := readTree(t, e.primary)
+			st, _ := e.pair().Status(context.Background())
+			if st.Backup.State != StateDamaged || !errors.Is(st.Backup.Err, ErrBadManifest) {
+				t.Fatalf("Status().Backup = %v (%v), want damaged with ErrBadManifest", st.Backup.State, st.Backup.Err)
+			}
+			res := reconcile(t, e.pair())
+			if res.Action != ActionPrimaryToBackup {
+				t.Errorf("Reconcile().Action = %v, want primary-to-backup", res.Action)
+			}
+			if diff := cmp.Diff(primaryBefore, readTree(t, e.primary)); diff != "" {
+				t.Errorf("primary changed (-before +after):\n%s", diff)
+			}
+			for _, n := range []string{"/usrdata/x", "/usrdata/appbackup/x", "/etc/passwd"} {
+				if exists(e.backup.Fs, n) {
+					t.Errorf("%q was written outside the payload", n)
+				}
+			}
+			wantAgree(t, e, appV1(false), "1\n")
+		})
+	}
+}
+
+// TestUnverifiedTagWithoutPayload: a tag whose payload directory is gone is
+// damaged, never copied over the other side as an empty payload.
+func TestUnverifiedTagWithoutPayload(t *testing.T) {
+	e := newEnv(t, "mem")
+	put(t, e.primary, appV1(false), "1\n")
+	reconcile(t, e.pair())
+	if err := e.primary.Fs.RemoveAll(e.primary.Dir); err != nil {
+		t.Fatal(err)
+	}
+	writeFile(t, e.primary.Fs, e.primary.Tag, "2\n", 0o644)
+	_, err := e.pair().Reconcile(context.Background())
+	if !errors.Is(err, ErrNoIntactCopy) {
+		t.Fatalf("Reconcile() = %v, want ErrNoIntactCopy", err)
+	}
+	if diff := cmp.Diff(appV1(false), readTree(t, e.backup)); diff != "" {
+		t.Errorf("backup changed (-want +got):\n%s", diff)
+	}
+}
+
+// TestSymlinkOnMemFs: a filesystem without symlinks cannot receive one; the
+// copy fails clearly and the destination reads as missing.
+func TestPayloadRootSymlink(t *testing.T) {
+	e := newEnv(t, "os")
+	outside := t.TempDir()
+	put(t, e.primary, tree{"f": file(0o644, "f")}, "1\n")
+	if err := e.backup.Fs.MkdirAll(filepath.Dir(e.backup.Dir), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.backup.Fs.(afero.Linker).SymlinkIfPossible(outside, e.backup.Dir); err != nil {
+		t.Fatal(err)
+	}
+	reconcile(t, e.pair())
+	if ents, _ := afero.ReadDir(afero.NewOsFs(), outside); len(ents) != 0 {
+		t.Errorf("wrote %d entries through the payload's symlink", len(ents))
+	}
+	wantAgree(t, e, tree{"f": file(0o644, "f")}, "1\n")
+}
+
+// BenchmarkVerify measures a quick and a full verify of a 1,000-file,
+// 50 MiB payload on real files (Status of two sides in agreement verifies
+// both, so the figure is for two payloads).
+func BenchmarkVerify(b *testing.B) {
+	root := b.TempDir()
+	e := &env{kind: "os",
+		primary: Side{Fs: afero.NewOsFs(), Dir: filepath.Join(root, "p/apps"), Tag: filepath.Join(root, "p/tag")},
+		backup:  Side{Fs: afero.NewOsFs(), Dir: filepath.Join(root, "b/apps"), Tag: filepath.Join(root, "b/tag")},
+	}
+	makeBigTree(b, e.primary.Fs, e.primary.Dir, 1000, 50<<20)
+	writeFile(b, e.primary.Fs, e.primary.Tag, "1\n", 0o644)
+	if _, err := e.pair().Reconcile(context.Background()); err != nil {
+		b.Fatal(err)
+	}
+	for _, level := range []VerifyLevel{VerifyNone, VerifyQuick, VerifyFull} {
+		b.Run(level.String(), func(b *testing.B) {
+			p := e.pair(WithVerify(level))
+			b.SetBytes(2 * 50 << 20)
+			for i := 0; i < b.N; i++ {
+				res, err := p.Status(context.Background())
+				if err != nil || res.Action != ActionNone {
+					b.Fatalf("Status() = %v, %v", res.Action, err)
+				}
+			}
+		})
+	}
+}

@@ -1,0 +1,79 @@
+package backup
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"path/filepath"
+
+	"github.com/dualpart/backup/internal/durable"
+	"github.com/dualpart/backup/internal/sysfs"
+	"github.com/spf13/afero"
+)
+
+// lock serializes the Pair's writers: within the process by p.mu, across
+// processes by a lock file beside the backup's tag (a Locker, or flock on
+// afero.OsFs, which the kernel releases if the process dies). It returns
+// the function that releases both.
+func (p *Pair) lock(ctx context.Context) (func(), error) {
+	select {
+	case p.mu <- struct{}{}:
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	release := func() { <-p.mu }
+	name := p.backup.Tag + ".lock"
+	var unlock func() error
+	var err error
+	switch fsys := p.backup.Fs.(type) {
+	case Locker:
+		unlock, err = fsys.Lock(ctx, name)
+	case *afero.OsFs:
+		if _, err := durable.MkdirAll(fsys, filepath.Dir(name), 0o755, p.cfg.hooks); err != nil {
+			release()
+			return nil, fmt.Errorf("lock %q: %w", name, err)
+		}
+		unlock, err = sysfs.Lock(ctx, name)
+		if errors.Is(err, sysfs.ErrUnsupported) {
+			unlock, err = func() error { return nil }, nil
+		}
+	default:
+		return release, nil
+	}
+	if err != nil {
+		release()
+		return nil, err
+	}
+	return func() {
+		// Nothing is left to undo: the kernel drops a flock when its
+		// file is closed, whatever close says. The error is logged, not
+		// returned, so that it cannot mask the outcome of the run.
+		if err := unlock(); err != nil {
+			p.cfg.logger.Warn("unlock", "lock", name, "err", err)
+		}
+		release()
+	}, nil
+}
+
+// checkDevices finds a pair whose two sides are on one filesystem, where it
+// protects against deletion only: an error with WithSameDeviceError, a
+// warning otherwise.
+func (p *Pair) checkDevices(res *Result) error {
+	pf, ok1 := p.primary.Fs.(*afero.OsFs)
+	bf, ok2 := p.backup.Fs.(*afero.OsFs)
+	if !ok1 || !ok2 || pf == nil || bf == nil {
+		return nil
+	}
+	pd, err1 := sysfs.Device(p.primary.Dir)
+	bd, err2 := sysfs.Device(p.backup.Dir)
+	if err1 != nil || err2 != nil || pd != bd {
+		return nil
+	}
+	if p.cfg.sameDevErr {
+		return fmt.Errorf("%w: %q and %q (device %d)", ErrSameDevice, p.primary.Dir, p.backup.Dir, pd)
+	}
+	w := fmt.Sprintf("primary %q and backup %q are on the same filesystem (device %d): the pair protects against deletion only", p.primary.Dir, p.backup.Dir, pd)
+	res.Warnings = append(res.Warnings, w)
+	p.cfg.logger.Warn(w)
+	return nil
+}

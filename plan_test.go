@@ -1,0 +1,104 @@
+package backup
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"testing"
+
+	"github.com/dualpart/backup/internal/fstest"
+	"github.com/google/go-cmp/cmp"
+	"github.com/spf13/afero"
+)
+
+// TestIncrementalCopyWritesOnlyWhatDiffers: scenario C rewrites the changed
+// files and nothing else.
+func TestIncrementalCopyWritesOnlyWhatDiffers(t *testing.T) {
+	for _, kind := range kinds {
+		t.Run(kind, func(t *testing.T) {
+			e := newEnv(t, kind)
+			put(t, e.primary, appV1(hasLinks(e)), "1\n")
+			reconcile(t, e.pair())
+			writeFile(t, e.primary.Fs, filepath.Join(e.primary.Dir, "bin/app"), "#!/bin/sh\necho v1.1\n", 0o755)
+			writeFile(t, e.primary.Fs, e.primary.Tag, "2\n", 0o644)
+			var progress []string
+			res := reconcile(t, e.pair(WithProgress(func(p Progress) {
+				progress = append(progress, fmt.Sprintf("%s %d/%d %d/%d", p.Path, p.FilesWritten, p.FilesTotal, p.BytesWritten, p.BytesTotal))
+			})))
+			n := int64(len("#!/bin/sh\necho v1.1\n"))
+			if res.FilesWritten != 1 || res.BytesWritten != n || res.Removed != 0 {
+				t.Errorf("Reconcile() wrote %d files, %d bytes, removed %d; want 1, %d, 0", res.FilesWritten, res.BytesWritten, res.Removed, n)
+			}
+			want := []string{fmt.Sprintf("bin/app 1/1 %d/%d", n, n)}
+			if diff := cmp.Diff(want, progress); diff != "" {
+				t.Errorf("progress (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+// TestNoSpace: a destination without room for the copy plus the reserve is
+// refused before anything is written; the older backup stays whole.
+func TestNoSpace(t *testing.T) {
+	e := newEnv(t, "mem")
+	put(t, e.primary, appV1(false), "1\n")
+	reconcile(t, e.pair())
+	put(t, e.primary, appV2(false), "2\n")
+	w := fstest.Wrap(e.backup.Fs)
+	b := e.backup
+	b.Fs = spaceFs{w, 64 << 10}
+	_, err := New(e.primary, b, WithReserve(60<<10)).Reconcile(context.Background())
+	if !errors.Is(err, ErrNoSpace) {
+		t.Fatalf("Reconcile() = %v, want ErrNoSpace", err)
+	}
+	if n, ops := w.Mutations(); n != 0 {
+		t.Errorf("Reconcile() made %d mutating calls %v before refusing, want 0", n, ops)
+	}
+	st, _ := e.pair(WithVerify(VerifyFull)).Status(context.Background())
+	if st.Backup.State != StateOK || st.Backup.Version.String() != "1" {
+		t.Errorf("backup after refusal = %v %v, want ok 1", st.Backup.State, st.Backup.Version)
+	}
+	// Without the reserve it fits.
+	if _, err := New(e.primary, b).Reconcile(context.Background()); err != nil {
+		t.Errorf("Reconcile() without reserve = %v", err)
+	}
+}
+
+type spaceFs struct {
+	afero.Fs
+	free int64
+}
+
+func (s spaceFs) FreeSpace(string) (int64, error) { return s.free, nil }
+
+// BenchmarkPlan measures planning a copy of a 1,000-file payload over a
+// verified older side that differs in one file: what a scenario C costs
+// before anything is written (in memory, so it is the library's own cost).
+func BenchmarkPlan(b *testing.B) {
+	e := &env{kind: "mem",
+		primary: Side{Fs: afero.NewMemMapFs(), Dir: "/p/apps", Tag: "/p/tag"},
+		backup:  Side{Fs: afero.NewMemMapFs(), Dir: "/b/apps", Tag: "/b/tag"},
+	}
+	makeBigTree(b, e.primary.Fs, e.primary.Dir, 1000, 4<<20)
+	writeFile(b, e.primary.Fs, e.primary.Tag, "1\n", 0o644)
+	p := e.pair()
+	if _, err := p.Reconcile(context.Background()); err != nil {
+		b.Fatal(err)
+	}
+	writeFile(b, e.primary.Fs, filepath.Join(e.primary.Dir, "d03/e03/f0003"), "changed", 0o644)
+	writeFile(b, e.primary.Fs, e.primary.Tag, "2\n", 0o644)
+	seal(b, e.primary)
+	ctx := context.Background()
+	pf, bf, err := p.inspectBoth(ctx)
+	if err != nil || pf.status.State != StateOK || bf.status.State != StateOK {
+		b.Fatalf("inspect: %v %v %v", pf.status, bf.status, err)
+	}
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		pl, err := p.plan(ctx, pf, bf)
+		if err != nil || len(pl.job.Write) != 1 {
+			b.Fatalf("plan() = %v, %v; want 1 write", pl, err)
+		}
+	}
+}
