@@ -35,6 +35,10 @@ var (
 	// ErrBadManifest is wrapped by a side's error when its manifest is
 	// garbled or names a path outside the payload. The side is damaged.
 	ErrBadManifest = manifest.ErrInvalid
+	// ErrReadBack: a file the copy wrote read back from the medium with
+	// other content, twice. The destination's tag was not written (it
+	// reads as missing); the source is untouched.
+	ErrReadBack = errors.New("written file read back different")
 	// ErrBadTag is wrapped by the error of a tag that does not parse. Such
 	// a side is damaged: its version is unknown, so it is never taken as a
 	// source and never overwritten as older unless the caller opted in to a
@@ -118,9 +122,14 @@ const (
 	ActionPrimaryToBackup
 	// ActionBackupToPrimary: the backup was copied over the primary.
 	ActionBackupToPrimary
+	// ActionRepairBoth: both sides were damaged at one version, in
+	// different files, with agreeing manifests: each damaged file was
+	// copied from the side where it is intact, the primary first.
+	ActionRepairBoth
 )
 
-// String returns "none", "primary-to-backup" or "backup-to-primary".
+// String returns "none", "primary-to-backup", "backup-to-primary" or
+// "repair-both".
 func (a Action) String() string {
 	switch a {
 	case ActionNone:
@@ -129,6 +138,8 @@ func (a Action) String() string {
 		return "primary-to-backup"
 	case ActionBackupToPrimary:
 		return "backup-to-primary"
+	case ActionRepairBoth:
+		return "repair-both"
 	}
 	return fmt.Sprintf("Action(%d)", int(a))
 }
@@ -290,7 +301,7 @@ func (p *Pair) attempt(ctx context.Context, res *Result, decayed *found) (*found
 	for _, f := range []*found{pf, bf} {
 		if decayed != nil && f.primary == decayed.primary {
 			f.status = SideStatus{State: StateDamaged, Version: f.status.Version, Err: decayed.status.Err}
-			f.man = nil
+			f.man, f.tagOnly = nil, false
 		}
 	}
 	res.Primary, res.Backup = pf.status, bf.status
@@ -301,8 +312,14 @@ func (p *Pair) attempt(ctx context.Context, res *Result, decayed *found) (*found
 	if err != nil {
 		return nil, err
 	}
-	if res.Action == ActionNone {
+	if err := p.repairTags(res, pf, bf); err != nil {
+		return nil, err
+	}
+	switch res.Action {
+	case ActionNone:
 		return nil, p.agree(ctx, pf, bf)
+	case ActionRepairBoth:
+		return nil, p.repairBoth(ctx, res, pf, bf)
 	}
 	src, dst := pf, bf
 	if res.Action == ActionBackupToPrimary {
@@ -337,10 +354,13 @@ func (p *Pair) decide(pf, bf *found) (Action, error) {
 	switch {
 	case ps.State == StateMissing && bs.State == StateMissing:
 		return ActionNone, ErrNoVersion
-	case !ps.State.intact() && !bs.State.intact():
+	case !pf.usable() && !bf.usable():
+		if repairable(pf, bf) {
+			return ActionRepairBoth, nil
+		}
 		return ActionNone, fmt.Errorf("%w: primary is %s, backup is %s",
 			ErrNoIntactCopy, explain(ps), explain(bs))
-	case ps.State.intact() && bs.State.intact():
+	case pf.usable() && bf.usable():
 		switch c := ps.Version.Compare(bs.Version); {
 		case c > 0:
 			return ActionPrimaryToBackup, nil
@@ -348,7 +368,7 @@ func (p *Pair) decide(pf, bf *found) (Action, error) {
 			return ActionBackupToPrimary, nil
 		}
 		return ActionNone, nil
-	case ps.State.intact():
+	case pf.usable():
 		return p.over(pf, bf, ActionPrimaryToBackup)
 	default:
 		return p.over(bf, pf, ActionBackupToPrimary)
@@ -381,38 +401,4 @@ func explain(s SideStatus) string {
 		return s.State.String()
 	}
 	return fmt.Sprintf("%s (%v)", s.State, s.Err)
-}
-
-// agree handles two intact sides at one version: unverified sides get their
-// manifests (once: later boots then find both ok and write nothing), and
-// the two manifests are compared.
-func (p *Pair) agree(ctx context.Context, pf, bf *found) error {
-	for _, f := range []*found{pf, bf} {
-		if f.man == nil {
-			if err := p.adopt(ctx, f); err != nil {
-				return err
-			}
-		}
-	}
-	return p.compare(pf, bf)
-}
-
-func (p *Pair) compare(pf, bf *found) error {
-	return compareEntries(pf.man.Entries, bf.man.Entries)
-}
-
-// compareEntries reports how the primary's entries a differ from the
-// backup's b, wrapping ErrDiverged.
-func compareEntries(a, b []manifest.Entry) error {
-	for i := 0; i < len(a) || i < len(b); i++ {
-		switch {
-		case i == len(a):
-			return fmt.Errorf("%w: %q is only on the backup", ErrDiverged, b[i].Path)
-		case i == len(b):
-			return fmt.Errorf("%w: %q is only on the primary", ErrDiverged, a[i].Path)
-		case a[i] != b[i]:
-			return fmt.Errorf("%w: %q differs", ErrDiverged, a[i].Path)
-		}
-	}
-	return nil
 }

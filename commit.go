@@ -2,7 +2,9 @@ package backup
 
 import (
 	"context"
+	"crypto/sha256"
 	"fmt"
+	"os"
 	"path/filepath"
 
 	"github.com/dualpart/backup/internal/durable"
@@ -38,7 +40,7 @@ func (p *Pair) copyOver(ctx context.Context, src, dst *found, pl *copyPlan) (Cop
 	if err := p.checkSource(ctx, src, pl); err != nil {
 		return CopyStats{}, err
 	}
-	if err := p.checkSpace(dst.side, pl.need); err != nil {
+	if err := p.checkSpace(dst.side, pl); err != nil {
 		return CopyStats{}, err
 	}
 	if err := ctx.Err(); err != nil {
@@ -70,15 +72,18 @@ func (p *Pair) copyOver(ctx context.Context, src, dst *found, pl *copyPlan) (Cop
 			return CopyStats{}, err
 		}
 	}
-	got, err := p.runCopier(ctx, pl, whole != nil)
+	got, err := p.runCopier(ctx, pl, whole)
 	if err != nil {
 		return got, fmt.Errorf("copy %q to %q: %w", src.side.Dir, d.Dir, err)
 	}
 	if err := ctx.Err(); err != nil {
 		return got, err
 	}
-	if err := manifest.Check(ctx, d.Fs, d.Dir, src.man.Entries, false); err != nil {
-		return got, fmt.Errorf("check copy %q: %w", d.Dir, err)
+	again, err := p.checkCopy(ctx, src, pl, whole)
+	got.FilesWritten += again.FilesWritten
+	got.BytesWritten += again.BytesWritten
+	if err != nil {
+		return got, err
 	}
 	if p.cfg.tagFirst {
 		return got, nil
@@ -116,7 +121,7 @@ func (p *Pair) checkSource(ctx context.Context, src *found, pl *copyPlan) error 
 // runCopier runs the pair's Copier on pl's job, reporting progress. With
 // whole set, the copier syncs nothing: one whole-filesystem sync before the
 // tag makes everything durable.
-func (p *Pair) runCopier(ctx context.Context, pl *copyPlan, whole bool) (CopyStats, error) {
+func (p *Pair) runCopier(ctx context.Context, pl *copyPlan, whole *durable.WholeSync) (CopyStats, error) {
 	job := pl.job
 	var stats CopyStats
 	job.progress = func(path string, n int64) {
@@ -128,10 +133,90 @@ func (p *Pair) runCopier(ctx context.Context, pl *copyPlan, whole bool) (CopySta
 				FilesTotal: len(job.Write), BytesTotal: pl.bytes})
 		}
 	}
-	if whole {
+	job.batch = p.cfg.batch
+	if whole != nil {
+		if !job.hooks.SkipFileSync {
+			job.syncAll = whole.Sync
+		}
 		job.hooks.SkipFileSync, job.hooks.SkipDirSync = true, true
 	}
 	return p.cfg.copier.Copy(ctx, job)
+}
+
+// checkCopy checks the destination against the source's manifest before
+// its manifest and tag vouch for it: every entry by stat (the kept files
+// were proven by content when the copy was planned), and, with read-back
+// on, every file the copy wrote hashed again from the medium, its cached
+// pages dropped first, so that a write the flash did not keep is caught. A
+// file read back wrong is rewritten once; wrong again, the copy fails and
+// the tag is not written. It returns what the rewrite wrote.
+func (p *Pair) checkCopy(ctx context.Context, src *found, pl *copyPlan, whole *durable.WholeSync) (CopyStats, error) {
+	d := pl.job.Dst
+	if err := manifest.Check(ctx, d.Fs, d.Dir, src.man.Entries, false); err != nil {
+		return CopyStats{}, fmt.Errorf("check copy %q: %w", d.Dir, err)
+	}
+	if !p.cfg.readBack {
+		return CopyStats{}, nil
+	}
+	bad, err := readBack(ctx, d, pl.job.Write)
+	if err != nil || len(bad) == 0 {
+		return CopyStats{}, err
+	}
+	p.cfg.logger.Warn("read back wrong, rewriting once", "side", d.Dir, "files", len(bad), "first", bad[0].Path)
+	redo := &copyPlan{job: &CopyJob{Src: pl.job.Src, Dst: d, Root: pl.job.Root, Write: bad, hooks: p.cfg.hooks}}
+	stats, err := p.runCopier(ctx, redo, whole)
+	if err != nil {
+		return stats, fmt.Errorf("rewrite %q: %w", d.Dir, err)
+	}
+	if bad, err = readBack(ctx, d, bad); err != nil || len(bad) == 0 {
+		return stats, err
+	}
+	return stats, fmt.Errorf("%w: %q read back different from what was written, twice (the flash may be failing)",
+		ErrReadBack, filepath.Join(d.Dir, filepath.FromSlash(bad[0].Path)))
+}
+
+// readBack hashes the files among written from the medium and returns
+// those whose content is not their entry's.
+func readBack(ctx context.Context, d Side, written []Entry) ([]Entry, error) {
+	var bad []Entry
+	for _, e := range written {
+		if e.Type != manifest.File {
+			continue
+		}
+		name := filepath.Join(d.Dir, filepath.FromSlash(e.Path))
+		sum, err := hashFromMedium(ctx, d.Fs, name)
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		if err != nil || sum != e.SHA256 {
+			bad = append(bad, e)
+		}
+	}
+	return bad, nil
+}
+
+// hashFromMedium hashes a file after dropping its cached pages, where the
+// OS can (posix_fadvise DONTNEED drops the clean pages of a synced file),
+// so that the read comes from the flash rather than from the pages that
+// were written.
+func hashFromMedium(ctx context.Context, fsys afero.Fs, name string) ([sha256.Size]byte, error) {
+	var sum [sha256.Size]byte
+	f, err := fsys.Open(name)
+	if err != nil {
+		return sum, err
+	}
+	defer f.Close()
+	if osf, ok := f.(*os.File); ok {
+		// A hint: where it is not supported the read may come from the
+		// cache, which still proves the copy's own writes.
+		_ = dropCache(osf)
+	}
+	h := sha256.New()
+	if _, err := manifest.CopyBuffer(ctx, h, f); err != nil {
+		return sum, fmt.Errorf("read %q: %w", name, err)
+	}
+	copy(sum[:], h.Sum(nil))
+	return sum, nil
 }
 
 // wholeSync returns a whole-filesystem sync for d, or nil where its

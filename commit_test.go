@@ -3,12 +3,14 @@ package backup
 import (
 	"context"
 	"errors"
+	"io/fs"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/dualpart/backup/internal/fstest"
 	"github.com/google/go-cmp/cmp"
+	"github.com/spf13/afero"
 )
 
 // TestInterruptedCopy: a cancelled context or a failing write mid-copy
@@ -109,5 +111,87 @@ func TestDecayedSource(t *testing.T) {
 	wantTree := appV1(false)
 	if diff := cmp.Diff(wantTree, readTree(t, e.backup)); diff != "" {
 		t.Errorf("backup changed (-want +got):\n%s", diff)
+	}
+}
+
+// forgetfulFs is a medium that does not keep what was written to one file:
+// after the file is renamed into place, its next reads return flipped
+// bytes, for the first `times` opens (forever when times < 0).
+type forgetfulFs struct {
+	afero.Fs
+	target  string
+	times   int
+	written bool
+	opens   int
+}
+
+func (f *forgetfulFs) Rename(oldname, newname string) error {
+	if newname == f.target {
+		f.written = true
+	}
+	return f.Fs.Rename(oldname, newname)
+}
+
+func (f *forgetfulFs) Open(name string) (afero.File, error) {
+	file, err := f.Fs.Open(name)
+	if err != nil || name != f.target || !f.written || f.times >= 0 && f.opens >= f.times {
+		return file, err
+	}
+	f.opens++
+	data, err := afero.ReadAll(file)
+	file.Close()
+	if err != nil {
+		return nil, err
+	}
+	for i := range data {
+		data[i] ^= 0x20
+	}
+	mem := afero.NewMemMapFs()
+	if err := afero.WriteFile(mem, "/x", data, 0o644); err != nil {
+		return nil, err
+	}
+	return mem.Open("/x")
+}
+
+// TestReadBack: a file the medium did not keep is caught before the tag
+// vouches for it: rewritten once, and if it reads back wrong again the
+// copy fails with ErrReadBack, the destination's tag not written.
+func TestReadBack(t *testing.T) {
+	tests := []struct {
+		name     string
+		times    int
+		readBack bool
+		wantErr  error
+		opens    int
+	}{
+		{"kept on the second write", 1, true, nil, 1},
+		{"never kept", -1, true, ErrReadBack, 2},
+		{"read-back off", -1, false, nil, 0},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newEnv(t, "mem")
+			put(t, e.primary, appV1(false), "1\n")
+			ff := &forgetfulFs{Fs: e.backup.Fs, target: filepath.Join(e.backup.Dir, "lib/deep/x.so"), times: tc.times}
+			b := e.backup
+			b.Fs = ff
+			res, err := New(e.primary, b, WithReadBack(tc.readBack)).Reconcile(context.Background())
+			if !errors.Is(err, tc.wantErr) {
+				t.Fatalf("Reconcile() = %v, want %v", err, tc.wantErr)
+			}
+			if ff.opens != tc.opens {
+				t.Errorf("the file was read back wrong %d times, want %d", ff.opens, tc.opens)
+			}
+			_, tagErr := e.backup.Fs.Stat(e.backup.Tag)
+			if tc.wantErr != nil && !errors.Is(tagErr, fs.ErrNotExist) {
+				t.Errorf("backup tag after %v: stat = %v, want it absent", err, tagErr)
+			}
+			if tc.wantErr == nil && tagErr != nil {
+				t.Errorf("backup tag after success: %v", tagErr)
+			}
+			if tc.opens == 1 && res.FilesWritten != len(appV1(false))+1 {
+				t.Errorf("FilesWritten = %d, want every entry plus the one rewrite", res.FilesWritten)
+			}
+		})
 	}
 }

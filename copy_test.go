@@ -1,10 +1,15 @@
 package backup
 
 import (
+	"context"
+	"errors"
+	"fmt"
 	"io"
 	"path/filepath"
+	"strings"
 	"testing"
 
+	"github.com/dualpart/backup/internal/fstest"
 	"github.com/spf13/afero"
 )
 
@@ -63,6 +68,89 @@ func TestRunningBinary(t *testing.T) {
 				t.Errorf("open handle reads %q, want the old %q", old, want)
 			}
 			wantAgree(t, e, appV2(false), "2\n")
+		})
+	}
+}
+
+// bigApp is a payload of n files of size bytes each, distinct content.
+func bigApp(n, size int) tree {
+	tr := tree{"data": dir(0o755)}
+	for i := 0; i < n; i++ {
+		tr[fmt.Sprintf("data/f%03d", i)] = file(0o644, strings.Repeat(string(rune('a'+i%26)), size-8)+fmt.Sprintf("%08d", i))
+	}
+	return tr
+}
+
+// finalFiles counts the files of s that are under their final names with
+// the content of want.
+func finalFiles(t *testing.T, s Side, want tree) int {
+	t.Helper()
+	n := 0
+	for path, node := range readTree(t, s) {
+		if strings.HasPrefix(node, "file ") && want[path] == node {
+			n++
+		}
+	}
+	return n
+}
+
+// TestInterruptedCopyKeepsProgress: a copy stopped again and again (the
+// boot watchdog, kill -9) keeps every batch it finished, so the count of
+// files in place strictly grows from one attempt to the next, and the
+// bytes written by K stopped attempts plus the completing one stay within
+// the payload plus K batches.
+func TestInterruptedCopyKeepsProgress(t *testing.T) {
+	const files, size, batchFiles = 40, 16 << 10, 4
+	for _, kind := range kinds {
+		t.Run(kind, func(t *testing.T) {
+			e := newEnv(t, kind)
+			want := bigApp(files, size)
+			put(t, e.primary, want, "1\n")
+			w := fstest.Wrap(e.backup.Fs)
+			b := e.backup
+			b.Fs = w
+			const stopAfter = 7 // file writes an attempt gets before it is stopped
+			prev, k := 0, 0
+			for ; ; k++ {
+				ctx, cancel := context.WithCancel(context.Background())
+				n := 0
+				w.OnOp = func(op fstest.Op, name string) {
+					if op == fstest.OpCreate || op == fstest.OpOpenW {
+						if n++; n > stopAfter {
+							cancel()
+						}
+					}
+				}
+				p := New(e.primary, b)
+				p.cfg.batch = batchLimit{files: batchFiles, bytes: 1 << 30}
+				_, err := p.Reconcile(ctx)
+				cancel()
+				if err == nil {
+					break
+				}
+				if !errors.Is(err, context.Canceled) {
+					t.Fatalf("attempt %d: Reconcile() = %v, want context.Canceled", k+1, err)
+				}
+				got := finalFiles(t, e.backup, want)
+				if got <= prev {
+					t.Fatalf("attempt %d left %d files in place, after %d: no progress", k+1, got, prev)
+				}
+				prev = got
+				if k > files {
+					t.Fatalf("no completion after %d attempts", k)
+				}
+			}
+			if k < 3 {
+				t.Fatalf("the copy completed after %d stopped attempts; the test wants several", k)
+			}
+			wantAgree(t, e, want, "1\n")
+			payload := int64(files * size)
+			limit := payload + int64(k*batchFiles*size) + 64<<10 // tags and manifests
+			if got := w.BytesWritten(); got > limit {
+				t.Errorf("%d stopped attempts and the completing one wrote %d bytes, want at most %d (payload %d + %d batches)",
+					k, got, limit, payload, k)
+			}
+			t.Logf("%d stopped attempts, then completion: %d bytes written for a %d-byte payload", k, w.BytesWritten(), payload)
 		})
 	}
 }

@@ -54,6 +54,18 @@
 // side whose version is newer, or cannot be read, is left alone with
 // ErrNoIntactCopy unless WithFallback allows the downgrade.
 //
+// Whatever can be recovered is. A tag that does not parse, beside a
+// manifest that parses and that the payload matches, still tells the side's
+// version (the manifest's): on a side otherwise in agreement only the tag is
+// rewritten, and a garbled tag on the newer side blocks nothing. Two sides
+// damaged at one version in different files, with agreeing manifests,
+// together hold a whole copy: both are hashed in full first, then each
+// damaged file is copied from the side where it is intact (ActionRepairBoth);
+// only when some entry is intact on neither side does Reconcile fail, naming
+// it, with nothing written. A source that cannot be written and has no
+// manifest (a read-only rootfs) is still copied: its manifest is computed
+// from a full read, kept in memory, and written to the destination only.
+//
 // # Verify levels
 //
 // VerifyQuick (the default) checks every entry by stat: type, size, mode,
@@ -70,24 +82,56 @@
 //
 // # Copying
 //
-// A copy first checks the source and the destination's free space (where
-// the filesystem can tell), then removes the destination's tag and syncs
-// its directory, writes only the entries that differ (each file to a
-// temporary name in its own directory, synced, then renamed over the final
-// name; symlinks as symlinks; modes set explicitly), removes what the source
-// lacks, syncs every changed directory, checks the result, and writes the
-// manifest and then the tag, each atomically. Temporary names start with
-// ".dualpart-tmp-" and are reserved: leftovers are removed by the next copy.
+// A copy first checks the source (the SHA-256 of every file it will copy)
+// and the destination's room (where the filesystem can tell), then removes
+// the destination's tag and syncs its directory. From there the
+// destination reads as missing until its new tag is written, so partial
+// progress is safe. The copy removes what the source lacks first (that
+// frees room), then writes only the entries that differ by content: each
+// file to a temporary name in its own directory, and batch by batch (8 MiB
+// or 256 files) the batch's files are synced, renamed over their final
+// names and their directories synced. A copy stopped at any instant (the
+// init script's watchdog, kill -9, a power cut) keeps every finished batch,
+// and the next attempt, hashing what it finds, writes only the rest: every
+// boot makes progress, and K interrupted attempts write at most the payload
+// plus K batches. Symlinks are copied as symlinks, never followed; modes are
+// set explicitly, a directory's only after its entries are written (so a
+// process that is not root can fill a 0555 directory). Then every entry is
+// checked by stat and, unless WithReadBack(false), every file written is
+// read back from the medium (its cached pages dropped with
+// posix_fadvise(DONTNEED) where the OS has it): a file the flash did not
+// keep is rewritten once, and a second failure fails the copy with
+// ErrReadBack and no tag. Last, the manifest and then the tag are written,
+// each atomically. Temporary names start with ".dualpart-tmp-" and are
+// reserved: leftovers are removed (and counted as free room) by the next
+// copy, and a payload file named so is refused, with an error naming it,
+// rather than dropped. Named pipes, sockets and device nodes in a
+// destination are removed, never opened.
+//
+// # Room
+//
+// The space check estimates what the copy takes on the destination's
+// filesystem: each file its size rounded up to the filesystem's block
+// size, a directory one block, a symlink with a target of 60 bytes or more
+// one block, plus 256 bytes and the name for each entry (a directory entry,
+// and on UBIFS an inode node; ext4 allocates inodes at mkfs time). What the
+// copy removes is credited (it is removed first), and a replaced file is
+// credited once its batch is renamed into place, so the figure checked is
+// the peak over the copy's batches, plus the manifest. The estimate errs
+// high: by at most a block and 256 bytes per entry written on ext4, and by
+// what compression saves on UBIFS, whose own free-space figure is already
+// pessimistic. On a filesystem that cannot tell its block size, 4 KiB is
+// assumed.
 //
 // # Filesystems
 //
 // Every access goes through an afero.Fs; the two sides may use different
 // ones. A filesystem may offer optional capabilities, found by type
-// assertion: SyncDir(name string) error, to sync a directory some other
-// way than opening it and calling Sync; FreeSpace(name string) (int64,
-// error), for the pre-copy space check; and Lock(ctx, name string)
-// (unlock func() error, err error), for the lock Reconcile takes. On
-// afero.OsFs these come from the operating system (fsync of the directory,
-// statfs, flock); elsewhere the space check is skipped and the lock is
-// held within the Pair only.
+// assertion: DirSyncer, FSSyncer, FreeSpacer and Locker. On afero.OsFs
+// these come from the operating system (fsync of the directory, syncfs on
+// Linux 5.8 and later, statfs, flock); elsewhere the space check is skipped
+// and the lock is held within the Pair only. The lock file is the backup's
+// tag plus ".lock"; where the backup cannot be written (a read-only backup
+// restoring the primary, on a read-only mount) it is the primary's tag
+// plus ".lock" instead.
 package backup

@@ -98,6 +98,7 @@ func writeTree(t *testing.T, s Side, tr tree) {
 		paths = append(paths, p)
 	}
 	sort.Strings(paths)
+	var dirs []string
 	for _, p := range paths {
 		name := filepath.Join(s.Dir, filepath.FromSlash(p))
 		kind, rest, _ := strings.Cut(tr[p], " ")
@@ -106,9 +107,7 @@ func writeTree(t *testing.T, s Side, tr tree) {
 			if err := s.Fs.MkdirAll(name, 0o755); err != nil {
 				t.Fatal(err)
 			}
-			if err := s.Fs.Chmod(name, parseMode(t, rest)); err != nil {
-				t.Fatal(err)
-			}
+			dirs = append(dirs, p)
 		case "file":
 			mode, content, _ := strings.Cut(rest, " ")
 			writeFile(t, s.Fs, name, content, parseMode(t, mode))
@@ -122,6 +121,14 @@ func writeTree(t *testing.T, s Side, tr tree) {
 			}
 		default:
 			t.Fatalf("writeTree: bad entry %q: %q", p, tr[p])
+		}
+	}
+	// Modes last, deepest first: a 0555 directory is filled before it
+	// gets its mode, as a non-root writer needs.
+	for i := len(dirs) - 1; i >= 0; i-- {
+		_, mode, _ := strings.Cut(tr[dirs[i]], " ")
+		if err := s.Fs.Chmod(filepath.Join(s.Dir, filepath.FromSlash(dirs[i])), parseMode(t, mode)); err != nil {
+			t.Fatal(err)
 		}
 	}
 }

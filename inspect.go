@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"path/filepath"
 	"strings"
+	"syscall"
 
 	"github.com/dualpart/backup/internal/durable"
 	"github.com/dualpart/backup/internal/manifest"
@@ -20,9 +21,20 @@ type found struct {
 	primary bool
 	status  SideStatus
 	tag     []byte             // the tag's bytes, copied verbatim to a destination
-	man     *manifest.Manifest // a manifest for the tag's version, nil if none
+	man     *manifest.Manifest // a manifest for the side's version, nil if none
 	hashed  bool               // the payload's digests were checked against man
+	// tagOnly marks a side whose tag is damaged but whose manifest parses
+	// and is matched by the payload: it holds the manifest's version, and
+	// tag holds that version as a tag should.
+	tagOnly bool
+	// claimed is the manifest of a side damaged because its payload does
+	// not match it: two such sides may together hold a whole copy.
+	claimed *manifest.Manifest
 }
+
+// usable reports whether a side can be a copy source: intact, or whole but
+// for its tag.
+func (f *found) usable() bool { return f.status.State.intact() || f.tagOnly }
 
 func (p *Pair) inspectBoth(ctx context.Context) (*found, *found, error) {
 	pf, err := p.inspect(ctx, p.primary)
@@ -41,10 +53,6 @@ func (p *Pair) inspectBoth(ctx context.Context) (*found, *found, error) {
 // error: whatever else goes wrong makes the side damaged.
 func (p *Pair) inspect(ctx context.Context, s Side) (*found, error) {
 	f := &found{side: s}
-	damaged := func(err error) (*found, error) {
-		f.status.State, f.status.Err, f.man = StateDamaged, err, nil
-		return f, nil
-	}
 	tag, err := readLimited(s.Fs, s.Tag, MaxTagSize)
 	if errors.Is(err, fs.ErrNotExist) {
 		return f, nil
@@ -52,44 +60,95 @@ func (p *Pair) inspect(ctx context.Context, s Side) (*found, error) {
 	if errors.Is(err, errTooLarge) {
 		err = fmt.Errorf("%w: %v", ErrBadTag, err)
 	}
-	if err != nil {
-		return damaged(fmt.Errorf("read tag %q: %w", s.Tag, err))
+	if err == nil {
+		f.tag = tag
+		f.status.Version, err = p.cfg.reader.ReadVersion(tag)
 	}
-	f.tag = tag
-	v, err := p.cfg.reader.ReadVersion(tag)
 	if err != nil {
-		return damaged(fmt.Errorf("read tag %q: %w", s.Tag, err))
+		return p.badTag(ctx, f, fmt.Errorf("read tag %q: %w", s.Tag, err))
 	}
-	f.status.Version = v
 	mpath := s.manifestPath()
-	data, err := readLimited(s.Fs, mpath, manifest.MaxSize)
+	m, err := readManifest(s)
 	if errors.Is(err, fs.ErrNotExist) {
 		return p.unverified(f, fmt.Errorf("no manifest %q", mpath))
 	}
 	if err != nil {
-		return damaged(fmt.Errorf("read manifest %q: %w", mpath, err))
+		return damaged(f, err)
 	}
-	m, err := manifest.Parse(data)
-	if err != nil {
-		return damaged(fmt.Errorf("read manifest %q: %w", mpath, err))
-	}
-	if mv, err := p.cfg.reader.ReadVersion([]byte(m.Version)); err != nil || mv.Compare(v) != 0 {
+	if mv, err := p.cfg.reader.ReadVersion([]byte(m.Version)); err != nil || mv.Compare(f.status.Version) != 0 {
 		// The customer's tooling bumped the tag after copying a new
 		// payload in: the manifest is of an earlier version.
-		return p.unverified(f, fmt.Errorf("manifest %q is for version %q, not %q", mpath, m.Version, v))
+		return p.unverified(f, fmt.Errorf("manifest %q is for version %q, not %q", mpath, m.Version, f.status.Version))
 	}
-	f.man = m
+	if err := p.verify(ctx, f, m); err != nil {
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		f.claimed = m
+		return damaged(f, err)
+	}
+	f.status.State = StateOK
+	return f, nil
+}
+
+func damaged(f *found, err error) (*found, error) {
+	f.status.State, f.status.Err, f.man = StateDamaged, err, nil
+	return f, nil
+}
+
+// readManifest reads and parses a side's manifest.
+func readManifest(s Side) (*manifest.Manifest, error) {
+	mpath := s.manifestPath()
+	data, err := readLimited(s.Fs, mpath, manifest.MaxSize)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, err
+	}
+	if err == nil {
+		var m *manifest.Manifest
+		if m, err = manifest.Parse(data); err == nil {
+			return m, nil
+		}
+	}
+	return nil, fmt.Errorf("read manifest %q: %w", mpath, err)
+}
+
+// verify checks the payload against m at the pair's verify level and, on
+// success, makes m the side's manifest.
+func (p *Pair) verify(ctx context.Context, f *found, m *manifest.Manifest) error {
 	if p.cfg.verify != VerifyNone {
 		full := p.cfg.verify == VerifyFull
-		if err := manifest.Check(ctx, s.Fs, s.Dir, m.Entries, full); err != nil {
-			if ctx.Err() != nil {
-				return nil, ctx.Err()
-			}
-			return damaged(fmt.Errorf("verify %q: %w", s.Dir, err))
+		if err := manifest.Check(ctx, f.side.Fs, f.side.Dir, m.Entries, full); err != nil {
+			return fmt.Errorf("verify %q: %w", f.side.Dir, err)
 		}
 		f.hashed = full
 	}
-	f.status.State = StateOK
+	f.man = m
+	return nil
+}
+
+// badTag handles a side whose tag cannot be read or does not parse. Where
+// its manifest parses, names a version the reader accepts and the payload
+// matches it, the side holds that version whole and only its tag is
+// damaged (tagOnly); otherwise its version is unknown and it is damaged.
+func (p *Pair) badTag(ctx context.Context, f *found, why error) (*found, error) {
+	f.tag, f.status.Version = nil, nil
+	m, err := readManifest(f.side)
+	if err != nil {
+		return damaged(f, why)
+	}
+	v, err := p.cfg.reader.ReadVersion([]byte(m.Version + "\n"))
+	if err != nil {
+		return damaged(f, why)
+	}
+	if err := p.verify(ctx, f, m); err != nil {
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		return damaged(f, fmt.Errorf("%w; and %v", why, err))
+	}
+	f.status = SideStatus{State: StateDamaged, Version: v,
+		Err: fmt.Errorf("%w; the manifest says version %s and the payload matches it", why, v)}
+	f.tag, f.tagOnly = []byte(m.Version+"\n"), true
 	return f, nil
 }
 
@@ -126,21 +185,36 @@ func readLimited(fsys afero.Fs, name string, max int64) ([]byte, error) {
 }
 
 // adopt builds an unverified side's manifest from a full read and writes it
-// beside its tag, so that the side can be verified from now on.
+// beside its tag, so that the side can be verified from now on. Where the
+// side cannot be written (a rootfs mounted read-only, with no factory
+// manifest), the manifest is kept in memory for this run: the side can
+// still be a copy source, and the destination gets the manifest.
 func (p *Pair) adopt(ctx context.Context, f *found) error {
 	entries, err := manifest.Scan(ctx, f.side.Fs, f.side.Dir, true)
 	if err != nil {
 		return fmt.Errorf("read %q: %w", f.side.Dir, err)
 	}
 	m := &manifest.Manifest{Version: strings.Trim(string(f.tag), " \t\r\n"), Entries: entries}
+	f.man, f.hashed = m, true
 	mpath := f.side.manifestPath()
-	if _, err := durable.MkdirAll(f.side.Fs, filepath.Dir(mpath), 0o755, p.cfg.hooks); err != nil {
-		return err
+	_, err = durable.MkdirAll(f.side.Fs, filepath.Dir(mpath), 0o755, p.cfg.hooks)
+	if err == nil {
+		err = durable.WriteFile(f.side.Fs, mpath, m.Marshal(), 0o644, p.cfg.hooks)
 	}
-	if err := durable.WriteFile(f.side.Fs, mpath, m.Marshal(), 0o644, p.cfg.hooks); err != nil {
+	if readOnly(err) {
+		p.cfg.logger.Warn("manifest kept in memory: the side is read-only", "side", f.side.Dir, "err", err)
+		return nil
+	}
+	if err != nil {
 		return err
 	}
 	p.cfg.logger.Info("wrote manifest", "side", f.side.Dir, "entries", len(entries))
-	f.man, f.hashed = m, true
 	return nil
+}
+
+// readOnly reports whether err says a filesystem cannot be written: a
+// read-only mount (EROFS), or no permission (afero's ReadOnlyFs, a rootfs
+// the app's user may not write).
+func readOnly(err error) bool {
+	return errors.Is(err, syscall.EROFS) || errors.Is(err, fs.ErrPermission)
 }

@@ -3,10 +3,14 @@ package backup
 import (
 	"context"
 	"errors"
+	"fmt"
+	"io/fs"
 	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/dualpart/backup/internal/fstest"
+	"github.com/dualpart/backup/internal/manifest"
 	"github.com/google/go-cmp/cmp"
 	"github.com/spf13/afero"
 )
@@ -195,5 +199,100 @@ func BenchmarkVerify(b *testing.B) {
 				}
 			}
 		})
+	}
+}
+
+// TestGarbledTagBesideManifest: a tag that does not parse, beside a
+// manifest that parses and that the payload matches, still tells the
+// side's version. In agreement, only the tag is rewritten; on the newer
+// side, the garbled tag no longer blocks the upgrade of the other side.
+func TestGarbledTagBesideManifest(t *testing.T) {
+	for _, garbage := range []string{"", "abc\n", "\x00\xff\x13"} {
+		t.Run(fmt.Sprintf("agreement/%q", garbage), func(t *testing.T) {
+			e := newEnv(t, "mem")
+			put(t, e.primary, appV1(false), "3\n")
+			reconcile(t, e.pair())
+			writeFile(t, e.backup.Fs, e.backup.Tag, garbage, 0o644)
+			w := fstest.Wrap(e.backup.Fs)
+			var touched []string
+			w.OnOp = func(op fstest.Op, name string) {
+				if op != fstest.OpRead {
+					touched = append(touched, name)
+				}
+			}
+			b := e.backup
+			b.Fs = w
+			res, err := New(e.primary, b).Reconcile(context.Background())
+			if err != nil || res.Action != ActionNone || len(res.Warnings) != 1 || res.PrimaryChanged {
+				t.Fatalf("Reconcile() = %+v, %v; want no copy and one warning", res, err)
+			}
+			if res.Backup.State != StateDamaged || res.Backup.Version == nil || res.Backup.Version.String() != "3" {
+				t.Errorf("Result.Backup = %+v, want damaged at version 3", res.Backup)
+			}
+			for _, name := range touched {
+				if strings.HasPrefix(name, e.backup.Dir) {
+					t.Errorf("Reconcile() wrote %q in the payload; only the tag should be", name)
+				}
+			}
+			wantAgree(t, e, appV1(false), "3\n")
+			if res := reconcile(t, e.pair()); res.Action != ActionNone || len(res.Warnings) != 0 {
+				t.Errorf("second Reconcile() = %+v, want nothing to do", res)
+			}
+		})
+	}
+	t.Run("newer side", func(t *testing.T) {
+		e := newEnv(t, "mem")
+		put(t, e.primary, appV1(false), "3\n")
+		reconcile(t, e.pair())
+		put(t, e.primary, appV2(false), "4\n")
+		seal(t, e.primary)
+		writeFile(t, e.primary.Fs, e.primary.Tag, "4x\n", 0o644)
+		res := reconcile(t, e.pair())
+		if res.Action != ActionPrimaryToBackup || res.Primary.Version.String() != "4" {
+			t.Errorf("Reconcile() = %+v, want the primary, at 4 by its manifest, copied", res)
+		}
+		wantAgree(t, e, appV2(false), "4\n")
+	})
+}
+
+// TestReadOnlySourceWithoutManifest: a source that cannot be written and
+// has no manifest (a rootfs mounted read-only, no factory manifest) is
+// still copied: its manifest is computed from a full read, kept in memory,
+// and written to the destination only.
+func TestReadOnlySourceWithoutManifest(t *testing.T) {
+	e := newEnv(t, "mem")
+	put(t, e.primary, appV1(false), "1\n")
+	p := e.primary
+	p.Fs = afero.NewReadOnlyFs(e.primary.Fs)
+	res, err := New(p, e.backup).Reconcile(context.Background())
+	if err != nil || res.Action != ActionPrimaryToBackup {
+		t.Fatalf("Reconcile() = %+v, %v; want the read-only primary copied", res, err)
+	}
+	if _, err := e.primary.Fs.Stat(e.primary.manifestPath()); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("a manifest appeared on the read-only primary: %v", err)
+	}
+	if diff := cmp.Diff(appV1(false), readTree(t, e.backup)); diff != "" {
+		t.Errorf("backup (-want +got):\n%s", diff)
+	}
+	st, err := New(p, e.backup, WithVerify(VerifyFull)).Status(context.Background())
+	if err != nil || st.Backup.State != StateOK || st.Primary.State != StateUnverified {
+		t.Errorf("Status() = %+v, %v; want the backup ok and the primary unverified", st, err)
+	}
+}
+
+// TestReservedName: a user's file whose name starts with the library's
+// temporary prefix is refused with an error naming it, never silently
+// dropped from the copy.
+func TestReservedName(t *testing.T) {
+	e := newEnv(t, "mem")
+	tr := appV1(false)
+	tr["bin/.dualpart-tmp-mine"] = file(0o644, "mine\n")
+	put(t, e.primary, tr, "1\n")
+	_, err := e.pair().Reconcile(context.Background())
+	if !errors.Is(err, manifest.ErrReserved) || !strings.Contains(err.Error(), ".dualpart-tmp-mine") {
+		t.Errorf("Reconcile() = %v, want a refusal naming the file", err)
+	}
+	if _, err := e.backup.Fs.Stat(e.backup.Tag); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("backup tag written despite the refusal: %v", err)
 	}
 }

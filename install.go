@@ -86,7 +86,7 @@ func (p *Pair) publish(ctx context.Context, prev Result, src *found) (Result, er
 		if plans[i], err = p.plan(ctx, src, d); err != nil {
 			return res, err
 		}
-		if err := p.checkSpace(d.side, plans[i].need); err != nil {
+		if err := p.checkSpace(d.side, plans[i]); err != nil {
 			return res, err
 		}
 	}

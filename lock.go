@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"syscall"
 
 	"github.com/dualpart/backup/internal/durable"
 	"github.com/dualpart/backup/internal/sysfs"
@@ -13,8 +14,13 @@ import (
 
 // lock serializes the Pair's writers: within the process by p.mu, across
 // processes by a lock file beside the backup's tag (a Locker, or flock on
-// afero.OsFs, which the kernel releases if the process dies). It returns
-// the function that releases both.
+// afero.OsFs, which the kernel releases if the process dies). Where the
+// backup is on a read-only mount (a read-only backup restoring the
+// primary), the lock file is beside the primary's tag instead: every
+// process finds the mount read-only alike, so all of them take the same
+// lock. (A permission error does not move the lock: a process that may not
+// write the backup must not take another lock than one that may.) It returns the
+// function that releases both.
 func (p *Pair) lock(ctx context.Context) (func(), error) {
 	select {
 	case p.mu <- struct{}{}:
@@ -23,22 +29,11 @@ func (p *Pair) lock(ctx context.Context) (func(), error) {
 	}
 	release := func() { <-p.mu }
 	name := p.backup.Tag + ".lock"
-	var unlock func() error
-	var err error
-	switch fsys := p.backup.Fs.(type) {
-	case Locker:
-		unlock, err = fsys.Lock(ctx, name)
-	case *afero.OsFs:
-		if _, err := durable.MkdirAll(fsys, filepath.Dir(name), 0o755, p.cfg.hooks); err != nil {
-			release()
-			return nil, fmt.Errorf("lock %q: %w", name, err)
-		}
-		unlock, err = sysfs.Lock(ctx, name)
-		if errors.Is(err, sysfs.ErrUnsupported) {
-			unlock, err = func() error { return nil }, nil
-		}
-	default:
-		return release, nil
+	unlock, err := p.lockFile(ctx, p.backup.Fs, name)
+	if errors.Is(err, syscall.EROFS) {
+		p.cfg.logger.Info("backup is read-only: locking beside the primary's tag", "err", err)
+		name = p.primary.Tag + ".lock"
+		unlock, err = p.lockFile(ctx, p.primary.Fs, name)
 	}
 	if err != nil {
 		release()
@@ -53,6 +48,27 @@ func (p *Pair) lock(ctx context.Context) (func(), error) {
 		}
 		release()
 	}, nil
+}
+
+// lockFile takes the inter-process lock name on fsys: through its Locker,
+// or with flock on afero.OsFs. Other filesystems have none: the Pair's own
+// serialization is all there is.
+func (p *Pair) lockFile(ctx context.Context, fsys afero.Fs, name string) (func() error, error) {
+	nothing := func() error { return nil }
+	switch fsys := fsys.(type) {
+	case Locker:
+		return fsys.Lock(ctx, name)
+	case *afero.OsFs:
+		if _, err := durable.MkdirAll(fsys, filepath.Dir(name), 0o755, p.cfg.hooks); err != nil {
+			return nil, fmt.Errorf("lock %q: %w", name, err)
+		}
+		unlock, err := sysfs.Lock(ctx, name)
+		if errors.Is(err, sysfs.ErrUnsupported) {
+			return nothing, nil
+		}
+		return unlock, err
+	}
+	return nothing, nil
 }
 
 // checkDevices finds a pair whose two sides are on one filesystem, where it

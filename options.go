@@ -65,17 +65,20 @@ type config struct {
 	fallback   bool
 	sameDevErr bool
 	downgrade  bool
+	readBack   bool
 	hooks      durable.Hooks
-	skipInval  bool // test hook: do not invalidate the destination's tag
-	tagFirst   bool // test hook: write the tag before the manifest and payload syncs
+	batch      batchLimit // zero: defaultBatch
+	skipInval  bool       // test hook: do not invalidate the destination's tag
+	tagFirst   bool       // test hook: write the tag before the manifest and payload syncs
 }
 
 func defaults() config {
 	return config{
-		reader: DecimalReader{},
-		copier: DefaultCopier{},
-		verify: VerifyQuick,
-		logger: slog.New(discard{}),
+		reader:   DecimalReader{},
+		copier:   DefaultCopier{},
+		verify:   VerifyQuick,
+		readBack: true,
+		logger:   slog.New(discard{}),
 	}
 }
 
@@ -135,6 +138,17 @@ func WithSameDeviceError(fail bool) Option {
 // the current one. Both sides then end at the version installed.
 func WithDowngrade(allow bool) Option {
 	return optionFunc(func(c *config) { c.downgrade = allow })
+}
+
+// WithReadBack sets whether a copy reads back every file it wrote from the
+// medium (its cached pages dropped first, where the OS can) before the
+// destination's tag vouches for it: a write the flash did not keep is then
+// rewritten once, and a second failure fails the copy (ErrReadBack) with
+// the tag not written. On by default: copies are rare, and a boot where
+// both sides agree reads nothing extra. Off, a copy costs one read less of
+// what it wrote.
+func WithReadBack(on bool) Option {
+	return optionFunc(func(c *config) { c.readBack = on })
 }
 
 // The power-loss campaign (internal/campaign) disables protocol steps

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"path"
 	"path/filepath"
 	"sort"
 
@@ -19,12 +20,19 @@ type copyPlan struct {
 	job      *CopyJob
 	bytes    int64  // file bytes the copy writes
 	manifest []byte // the source's manifest, as dst will hold it
-	need     int64  // bytes the copy needs free on dst, manifest included
+	// replaced holds, for each entry of job.Write, the bytes the file it
+	// replaces takes on dst (0 where it replaces no file); removed the
+	// bytes job.Remove frees. Both are freed by the copy, removed before
+	// the first write, replaced as each batch is renamed into place.
+	replaced []int64
+	removed  int64
 }
 
-// plan lists what the copy must remove, write and chmod on dst, and the
-// room it needs. A destination file is kept when its size matches and its
-// digest does: from dst's manifest when dst verified ok, otherwise read.
+// plan lists what the copy must remove, write and chmod on dst. A
+// destination file is kept only when its content, read, matches the
+// source's manifest: a verified manifest of dst proves sizes and modes at
+// quick, not content, and a same-size corruption kept by a copy would be
+// vouched for by the new tag.
 func (p *Pair) plan(ctx context.Context, src, dst *found) (*copyPlan, error) {
 	job := &CopyJob{Src: src.side, Dst: dst.side, hooks: p.cfg.hooks}
 	fi, err := src.side.Fs.Stat(src.side.Dir)
@@ -34,41 +42,34 @@ func (p *Pair) plan(ctx context.Context, src, dst *found) (*copyPlan, error) {
 	job.Root = fi.Mode() & manifest.ModeMask
 	var have []manifest.Entry
 	if fi, err := manifest.Lstat(dst.side.Fs, dst.side.Dir); err == nil && fi.IsDir() {
-		have, err = scanWithTemps(ctx, dst.side.Fs, dst.side.Dir)
-		if err != nil {
+		if have, err = manifest.ScanAll(ctx, dst.side.Fs, dst.side.Dir); err != nil {
 			return nil, fmt.Errorf("read %q: %w", dst.side.Dir, err)
 		}
 	} else if err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return nil, fmt.Errorf("stat %q: %w", dst.side.Dir, err)
-	}
-	known := make(map[string]manifest.Entry)
-	if dst.status.State == StateOK && dst.man != nil {
-		for _, e := range dst.man.Entries {
-			known[e.Path] = e
-		}
 	}
 	haveBy := make(map[string]manifest.Entry, len(have))
 	for _, e := range have {
 		haveBy[e.Path] = e
 	}
 	pl := &copyPlan{job: job, manifest: src.man.Marshal()}
-	pl.need = int64(len(pl.manifest))
 	want := make(map[string]bool, len(src.man.Entries))
 	for _, e := range src.man.Entries {
 		want[e.Path] = true
 		h, ok := haveBy[e.Path]
-		same, err := p.holds(ctx, dst.side, h, ok, known, e)
+		same, err := holds(ctx, dst.side, h, ok, e)
 		if err != nil {
 			return nil, err
 		}
 		switch {
 		case !same:
 			job.Write = append(job.Write, e)
-			if e.Type == manifest.File {
-				pl.bytes += e.Size
-				pl.need += roundUp(e.Size)
+			var old int64
+			if ok && h.Type == manifest.File {
+				old = h.Size
 			}
-			pl.need += blockSize // its directory entry and inode
+			pl.replaced = append(pl.replaced, old)
+			pl.bytes += e.Size
 		case h.Mode != e.Mode:
 			job.Chmod = append(job.Chmod, e)
 		}
@@ -76,6 +77,7 @@ func (p *Pair) plan(ctx context.Context, src, dst *found) (*copyPlan, error) {
 	for _, h := range have {
 		if !want[h.Path] {
 			job.Remove = append(job.Remove, h.Path)
+			pl.removed += h.Size
 		}
 	}
 	// Deepest first: a directory's entries go before the directory.
@@ -85,9 +87,9 @@ func (p *Pair) plan(ctx context.Context, src, dst *found) (*copyPlan, error) {
 
 // holds reports whether the destination entry h (ok: it exists) already
 // holds source entry e's type, link target and content, so that the copy
-// keeps it. A file's digest comes from known (the destination's verified
-// manifest) when its size and mode match there, otherwise from a read.
-func (p *Pair) holds(ctx context.Context, d Side, h manifest.Entry, ok bool, known map[string]manifest.Entry, e manifest.Entry) (bool, error) {
+// keeps it. A file of the right size is read and hashed: reads do not wear
+// flash, and only content proves a file may be kept.
+func holds(ctx context.Context, d Side, h manifest.Entry, ok bool, e manifest.Entry) (bool, error) {
 	if !ok || h.Type != e.Type {
 		return false, nil
 	}
@@ -97,9 +99,6 @@ func (p *Pair) holds(ctx context.Context, d Side, h manifest.Entry, ok bool, kno
 	case manifest.File:
 		if h.Size != e.Size {
 			return false, nil
-		}
-		if k, ok := known[e.Path]; ok && k.Type == manifest.File && k.Size == h.Size && k.Mode == h.Mode {
-			return k.SHA256 == e.SHA256, nil
 		}
 		name := filepath.Join(d.Dir, filepath.FromSlash(e.Path))
 		sum, _, err := manifest.HashFile(ctx, d.Fs, name)
@@ -114,74 +113,95 @@ func (p *Pair) holds(ctx context.Context, d Side, h manifest.Entry, ok bool, kno
 	return true, nil
 }
 
-const blockSize = 4096
+// space is what a destination's filesystem says of its room.
+type space struct {
+	free  int64 // bytes free for an unprivileged writer
+	block int64 // the block size files are allocated in
+}
 
-func roundUp(n int64) int64 { return (n + blockSize - 1) / blockSize * blockSize }
-
-// scanWithTemps lists a destination payload including the library's
-// leftover temporary files, which the copy then removes.
-func scanWithTemps(ctx context.Context, fsys afero.Fs, root string) ([]manifest.Entry, error) {
-	entries, err := manifest.Scan(ctx, fsys, root, false)
+// spaceOf returns d's room; ok is false where its filesystem cannot tell,
+// and the copy is then not checked.
+func spaceOf(d Side) (s space, ok bool, err error) {
+	s.block = 4096
+	switch fsys := d.Fs.(type) {
+	case FreeSpacer:
+		s.free, err = fsys.FreeSpace(d.Dir)
+	case *afero.OsFs:
+		s.free, err = sysfs.FreeBytes(d.Dir)
+	default:
+		return s, false, nil
+	}
+	if errors.Is(err, sysfs.ErrUnsupported) {
+		return s, false, nil
+	}
 	if err != nil {
-		return nil, err
+		return s, false, fmt.Errorf("free space of %q: %w", d.Dir, err)
 	}
-	var temps []manifest.Entry
-	dirs := []string{""}
-	for _, e := range entries {
-		if e.Type == manifest.Dir {
-			dirs = append(dirs, e.Path)
-		}
-	}
-	for _, d := range dirs {
-		f, err := fsys.Open(filepath.Join(root, filepath.FromSlash(d)))
-		if err != nil {
-			return nil, err
-		}
-		names, err := f.Readdirnames(-1)
-		f.Close()
-		if err != nil {
-			return nil, err
-		}
-		for _, n := range names {
-			if manifest.IsTemp(n) {
-				temps = append(temps, manifest.Entry{Path: pathJoin(d, n), Type: manifest.File})
-			}
-		}
-	}
-	entries = append(entries, temps...)
-	manifest.Sort(entries)
-	return entries, nil
+	return s, true, nil
 }
 
-func pathJoin(dir, name string) string {
-	if dir == "" {
-		return name
+// need is the room the copy needs on a filesystem that allocates in
+// blocks of block bytes, as DefaultCopier writes it: what the source lacks
+// is removed first; then each batch's new files take their room before the
+// files they replace are freed by the batch's renames. The largest excess
+// over all batches is what must be free, plus the manifest.
+func (pl *copyPlan) need(block int64, batch batchLimit) int64 {
+	if batch == (batchLimit{}) {
+		batch = defaultBatch
 	}
-	return dir + "/" + name
+	var held, freed, pendingFreed, peak int64
+	var files int
+	var bytes int64
+	for i, e := range pl.job.Write {
+		held += entryCost(e, block)
+		pendingFreed += roundUp(pl.replaced[i], block)
+		files++
+		bytes += e.Size
+		if batch.full(files, bytes) || i == len(pl.job.Write)-1 {
+			peak = max(peak, held-freed)
+			freed += pendingFreed
+			pendingFreed, files, bytes = 0, 0, 0
+		}
+	}
+	return peak - roundUp(pl.removed, block) + entryCost(Entry{Path: "m", Size: int64(len(pl.manifest))}, block)
 }
+
+// entryOverhead is what an entry costs besides its data blocks: its
+// directory entry (ext4: 8 bytes plus the name, rounded to 4; UBIFS: a
+// 56-byte node plus the name) and, on UBIFS, its 160-byte inode node. ext4
+// allocates inodes at mkfs time, so there an inode costs no free space.
+// Rounded up, for the margin the package docs state.
+const entryOverhead = 256
+
+// entryCost is the room an entry written by a copy takes.
+func entryCost(e Entry, block int64) int64 {
+	n := entryOverhead + int64(len(path.Base(e.Path)))
+	switch e.Type {
+	case manifest.File:
+		n += roundUp(e.Size, block)
+	case manifest.Dir:
+		n += block
+	case manifest.Symlink:
+		if len(e.Target) >= 60 { // ext4 keeps shorter targets in the inode
+			n += block
+		}
+	}
+	return n
+}
+
+func roundUp(n, block int64) int64 { return (n + block - 1) / block * block }
 
 // checkSpace refuses a copy that would leave the destination with less
 // than the reserve. Filesystems that cannot tell their free space are not
 // checked.
-func (p *Pair) checkSpace(d Side, need int64) error {
-	var free int64
-	var err error
-	switch fsys := d.Fs.(type) {
-	case FreeSpacer:
-		free, err = fsys.FreeSpace(d.Dir)
-	case *afero.OsFs:
-		free, err = sysfs.FreeBytes(d.Dir)
-	default:
-		return nil
+func (p *Pair) checkSpace(d Side, pl *copyPlan) error {
+	s, ok, err := spaceOf(d)
+	if err != nil || !ok {
+		return err
 	}
-	if errors.Is(err, sysfs.ErrUnsupported) {
-		return nil
-	}
-	if err != nil {
-		return fmt.Errorf("free space of %q: %w", d.Dir, err)
-	}
-	if free-p.cfg.reserve < need {
-		return fmt.Errorf("%w: %q needs %d bytes, %d free, %d reserved", ErrNoSpace, d.Dir, need, free, p.cfg.reserve)
+	need := pl.need(s.block, p.cfg.batch)
+	if s.free-p.cfg.reserve < need {
+		return fmt.Errorf("%w: %q needs %d bytes, %d free, %d reserved", ErrNoSpace, d.Dir, need, s.free, p.cfg.reserve)
 	}
 	return nil
 }

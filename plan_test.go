@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/dualpart/backup/internal/fstest"
@@ -100,5 +101,105 @@ func BenchmarkPlan(b *testing.B) {
 		if err != nil || len(pl.job.Write) != 1 {
 			b.Fatalf("plan() = %v, %v; want 1 write", pl, err)
 		}
+	}
+}
+
+// TestUpgradeRewritesSameSizeCorruption: at quick, a file the upgrade does
+// not change but whose content rotted on the older side (same size, same
+// mode) is rewritten, not kept on the word of the old manifest: the new
+// manifest and tag vouch only for what was proven byte for byte.
+func TestUpgradeRewritesSameSizeCorruption(t *testing.T) {
+	for _, kind := range kinds {
+		t.Run(kind, func(t *testing.T) {
+			e := newEnv(t, kind)
+			put(t, e.primary, appV1(false), "1\n")
+			reconcile(t, e.pair())
+			rotten := filepath.Join(e.backup.Dir, "lib/deep/x.so")
+			writeFile(t, e.backup.Fs, rotten, strings.Repeat("x", 9999)+"y", 0o644)
+			put(t, e.primary, appV2(false), "2\n")
+			res := reconcile(t, e.pair())
+			if res.Action != ActionPrimaryToBackup {
+				t.Fatalf("Reconcile() action = %v, want primary-to-backup", res.Action)
+			}
+			wantAgree(t, e, appV2(false), "2\n")
+		})
+	}
+}
+
+// TestLeftoverTempsCountAsFree: temporaries left by a stopped copy are
+// removed before the copy writes, so the space check counts them as free:
+// a stopped large copy must not make every later boot fail ErrNoSpace.
+func TestLeftoverTempsCountAsFree(t *testing.T) {
+	e := newEnv(t, "mem")
+	want := bigApp(8, 64<<10)
+	put(t, e.primary, want, "1\n")
+	if err := e.backup.Fs.MkdirAll(e.backup.Dir+"/data", 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 8; i++ { // what the stopped copy left
+		writeFile(t, e.backup.Fs, fmt.Sprintf("%s/data/.dualpart-tmp-%016x", e.backup.Dir, i), strings.Repeat("t", 64<<10), 0o600)
+	}
+	b := e.backup
+	b.Fs = spaceFs{b.Fs, 200 << 10} // room for the leftovers' worth of blocks, not twice that
+	if _, err := New(e.primary, b).Reconcile(context.Background()); err != nil {
+		t.Fatalf("Reconcile() = %v, want the leftovers counted as free", err)
+	}
+	wantAgree(t, e, want, "1\n")
+}
+
+// TestRemovalsMakeRoom: moving a large file from v4/ to v5/ on a
+// destination without room for both fits, because what the source lacks is
+// removed before anything is written, and the space check credits it.
+func TestRemovalsMakeRoom(t *testing.T) {
+	e := newEnv(t, "mem")
+	big := strings.Repeat("B", 600<<10)
+	v4 := tree{"v4": dir(0o755), "v4/big": file(0o644, big)}
+	v5 := tree{"v5": dir(0o755), "v5/big": file(0o644, big)}
+	put(t, e.primary, v4, "4\n")
+	reconcile(t, e.pair())
+	put(t, e.primary, v5, "5\n")
+	b := e.backup
+	b.Fs = spaceFs{b.Fs, 400 << 10} // less than the file: only its removal makes room
+	if _, err := New(e.primary, b).Reconcile(context.Background()); err != nil {
+		t.Fatalf("Reconcile() = %v, want the removal of v4/big credited", err)
+	}
+	wantAgree(t, e, v5, "5\n")
+}
+
+// TestNeed checks the room estimate against the destination's block size
+// and the copy's batches.
+func TestNeed(t *testing.T) {
+	files := func(sizes ...int64) []Entry {
+		var es []Entry
+		for i, n := range sizes {
+			es = append(es, Entry{Path: fmt.Sprintf("f%d", i), Type: EntryFile, Size: n})
+		}
+		return es
+	}
+	per := int64(entryOverhead + 2) // "f0": a name of 2 bytes
+	tests := []struct {
+		name     string
+		write    []Entry
+		replaced []int64
+		removed  int64
+		block    int64
+		batch    batchLimit
+		want     int64
+	}{
+		{"one small file, 1 KiB blocks", files(450), []int64{0}, 0, 1024, defaultBatch, 1024 + per},
+		{"one small file, 4 KiB blocks", files(450), []int64{0}, 0, 4096, defaultBatch, 4096 + per},
+		{"removals first", files(4096), []int64{0}, 8192, 4096, defaultBatch, 4096 + per - 8192},
+		{"replaced in one batch: both held", files(4096), []int64{4096}, 0, 4096, defaultBatch, 4096 + per},
+		{"replaced batch by batch: one batch of excess", files(4096, 4096, 4096), []int64{4096, 4096, 4096}, 0, 4096,
+			batchLimit{files: 1, bytes: 1 << 30}, 4096 + per + 2*per},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			pl := &copyPlan{job: &CopyJob{Write: tc.write}, replaced: tc.replaced, removed: tc.removed}
+			man := entryCost(Entry{Path: "m"}, tc.block)
+			if got := pl.need(tc.block, tc.batch) - man; got != tc.want {
+				t.Errorf("need(%d) = %d (without the manifest), want %d", tc.block, got, tc.want)
+			}
+		})
 	}
 }

@@ -49,6 +49,7 @@ type Fs struct {
 	mu     sync.Mutex
 	counts map[Op]int
 	faults []Fault
+	bytes  int64 // file bytes written
 	// OnOp, if set, is called before each counted call with its kind and
 	// path; a test uses it to cancel a context at a chosen moment.
 	OnOp func(op Op, name string)
@@ -98,6 +99,7 @@ func (f *Fs) Reset() {
 	defer f.mu.Unlock()
 	f.counts = make(map[Op]int)
 	f.faults = nil
+	f.bytes = 0
 }
 
 func (f *Fs) hit(op Op, name string) error {
@@ -114,6 +116,20 @@ func (f *Fs) hit(op Op, name string) error {
 		}
 	}
 	return nil
+}
+
+func (f *Fs) wrote(n int) {
+	f.mu.Lock()
+	f.bytes += int64(n)
+	f.mu.Unlock()
+}
+
+// BytesWritten returns the file bytes written through f since Wrap or
+// Reset: the flash wear a copy causes.
+func (f *Fs) BytesWritten() int64 {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.bytes
 }
 
 // EIO is the error a failing device returns.
@@ -243,14 +259,18 @@ func (f *File) Write(p []byte) (int, error) {
 	if err := f.fs.hit(OpWrite, f.Name()); err != nil {
 		return 0, err
 	}
-	return f.File.Write(p)
+	n, err := f.File.Write(p)
+	f.fs.wrote(n)
+	return n, err
 }
 
 func (f *File) WriteAt(p []byte, off int64) (int, error) {
 	if err := f.fs.hit(OpWrite, f.Name()); err != nil {
 		return 0, err
 	}
-	return f.File.WriteAt(p, off)
+	n, err := f.File.WriteAt(p, off)
+	f.fs.wrote(n)
+	return n, err
 }
 
 func (f *File) WriteString(s string) (int, error) { return f.Write([]byte(s)) }

@@ -41,6 +41,9 @@ const (
 	Dir Type = 'd'
 	// Symlink is a symbolic link, recorded by its target, never followed.
 	Symlink Type = 'l'
+	// Special is a named pipe, socket or device node found where a copy
+	// writes (ScanAll): never in a manifest, always removed.
+	Special Type = 's'
 )
 
 // String returns "file", "dir" or "symlink".
@@ -52,6 +55,8 @@ func (t Type) String() string {
 		return "dir"
 	case Symlink:
 		return "symlink"
+	case Special:
+		return "special file"
 	}
 	return fmt.Sprintf("type(%q)", byte(t))
 }

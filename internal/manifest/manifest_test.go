@@ -92,6 +92,16 @@ func TestScanAndCheck(t *testing.T) {
 		}
 	}
 	ctx := context.Background()
+	if _, err := Scan(ctx, fsys, "/p", true); !errors.Is(err, ErrReserved) || !strings.Contains(err.Error(), TempPrefix+"1") {
+		t.Errorf("Scan(hash) of a payload holding a reserved name = %v, want ErrReserved naming it", err)
+	}
+	all, err := ScanAll(ctx, fsys, "/p")
+	if err != nil || len(all) != 4 || all[0].Path != TempPrefix+"1" || all[0].Size != 3 {
+		t.Errorf("ScanAll() = %v, %v; want the temporary listed first, with its size", all, err)
+	}
+	if err := fsys.Remove("/p/" + TempPrefix + "1"); err != nil {
+		t.Fatal(err)
+	}
 	entries, err := Scan(ctx, fsys, "/p", true)
 	if err != nil {
 		t.Fatal(err)
@@ -114,6 +124,14 @@ func TestScanAndCheck(t *testing.T) {
 	}
 	if err := Check(ctx, fsys, "/p", entries, true); !errors.Is(err, ErrMismatch) {
 		t.Errorf("full Check() after a same-size change = %v, want ErrMismatch", err)
+	}
+	if err := fsys.Remove("/p/a/x"); err != nil {
+		t.Fatal(err)
+	}
+	bad, err := Mismatches(ctx, fsys, "/p", entries, true, 0)
+	want := []Mismatch{{Path: "a/x", Why: "is missing"}, {Path: "b", Why: "has different content (sha256)"}}
+	if diff := cmp.Diff(want, bad); err != nil || diff != "" {
+		t.Errorf("Mismatches() = %v; (-want +got):\n%s", err, diff)
 	}
 }
 

@@ -127,15 +127,66 @@ func entryOf(ctx context.Context, fsys afero.Fs, name, rel string, fi fs.FileInf
 		}
 		e.Type, e.Target = Symlink, t
 	default:
-		return e, fmt.Errorf("%q is a %v, which a payload cannot hold", name, m.Type())
+		return e, fmt.Errorf("%w: %q is a %s, which a payload cannot hold", ErrSpecial, name, typeName(m))
 	}
 	return e, nil
 }
 
+// ErrSpecial is wrapped by the error of a scan that met a named pipe, a
+// socket or a device node, which a payload cannot hold. Such an entry is
+// never opened: opening a FIFO blocks until a writer comes.
+var ErrSpecial = errors.New("special file")
+
+// ErrReserved is wrapped by the error of a scan of a source that holds a
+// name starting with TempPrefix: such a file would be taken for a leftover
+// of an interrupted copy and removed on the destination, so it is refused
+// rather than silently dropped.
+var ErrReserved = errors.New("name reserved for the library's temporary files")
+
+func typeName(m fs.FileMode) string {
+	switch {
+	case m&fs.ModeNamedPipe != 0:
+		return "named pipe"
+	case m&fs.ModeSocket != 0:
+		return "socket"
+	case m&fs.ModeCharDevice != 0:
+		return "character device"
+	case m&fs.ModeDevice != 0:
+		return "block device"
+	}
+	return m.Type().String()
+}
+
 // Scan lists the payload below root without following symlinks, sorted,
 // skipping the library's temporary files. With hash set, every file is read
-// and its digest recorded (a full read); otherwise digests are zero.
+// and its digest recorded (a full read), and a name starting with
+// TempPrefix is refused (ErrReserved): the listing is a copy source's. A
+// special file is refused (ErrSpecial) without being opened.
 func Scan(ctx context.Context, fsys afero.Fs, root string, hash bool) ([]Entry, error) {
+	mode := scanCheck
+	if hash {
+		mode = scanSource
+	}
+	return scan(ctx, fsys, root, mode)
+}
+
+// ScanAll lists a copy destination's payload below root, as the copy must
+// clear it: besides the entries Scan lists, the library's leftover
+// temporary files (Type File, their Size from Lstat) and special files
+// (Type Special), which a copy removes. Nothing is opened but directories.
+func ScanAll(ctx context.Context, fsys afero.Fs, root string) ([]Entry, error) {
+	return scan(ctx, fsys, root, scanDest)
+}
+
+type scanMode int
+
+const (
+	scanCheck  scanMode = iota // temporaries skipped, special files refused
+	scanSource                 // digests computed, temporaries and special files refused
+	scanDest                   // temporaries and special files listed
+)
+
+func scan(ctx context.Context, fsys afero.Fs, root string, mode scanMode) ([]Entry, error) {
 	fi, err := Lstat(fsys, root)
 	if err != nil {
 		return nil, err
@@ -154,17 +205,13 @@ func Scan(ctx context.Context, fsys afero.Fs, root string, hash bool) ([]Entry, 
 			return err
 		}
 		for _, n := range names {
-			if IsTemp(n) {
-				continue
-			}
 			name, r := filepath.Join(dir, n), path.Join(rel, n)
-			fi, err := Lstat(fsys, name)
+			e, err := scanEntry(ctx, fsys, name, r, mode)
 			if err != nil {
 				return err
 			}
-			e, err := entryOf(ctx, fsys, name, r, fi, hash)
-			if err != nil {
-				return err
+			if e.Type == 0 {
+				continue
 			}
 			entries = append(entries, e)
 			if e.Type == Dir {
@@ -180,6 +227,30 @@ func Scan(ctx context.Context, fsys afero.Fs, root string, hash bool) ([]Entry, 
 	}
 	Sort(entries)
 	return entries, nil
+}
+
+// scanEntry describes the entry at name for a scan in mode; an Entry of
+// Type 0 is skipped.
+func scanEntry(ctx context.Context, fsys afero.Fs, name, rel string, mode scanMode) (Entry, error) {
+	temp := IsTemp(path.Base(rel))
+	switch {
+	case temp && mode == scanCheck:
+		return Entry{}, nil
+	case temp && mode == scanSource:
+		return Entry{}, fmt.Errorf("%w: %q (rename or remove it)", ErrReserved, name)
+	}
+	fi, err := Lstat(fsys, name)
+	if err != nil {
+		return Entry{}, err
+	}
+	if mode == scanDest && (temp || !fi.Mode().IsDir() && !fi.Mode().IsRegular() && fi.Mode()&fs.ModeSymlink == 0) {
+		t := Special
+		if fi.Mode().IsRegular() || fi.Mode()&fs.ModeSymlink != 0 {
+			t = File
+		}
+		return Entry{Path: rel, Type: t, Size: fi.Size()}, nil
+	}
+	return entryOf(ctx, fsys, name, rel, fi, mode == scanSource)
 }
 
 func readDirNames(fsys afero.Fs, dir string) ([]string, error) {
@@ -201,40 +272,93 @@ func readDirNames(fsys afero.Fs, dir string) ([]string, error) {
 // Readlink, and with full set, the same file digests. An error wrapping
 // ErrMismatch names the first difference; other errors are I/O errors.
 func Check(ctx context.Context, fsys afero.Fs, root string, want []Entry, full bool) error {
+	bad, err := Mismatches(ctx, fsys, root, want, full, 1)
+	if err != nil {
+		return err
+	}
+	if len(bad) > 0 {
+		return fmt.Errorf("%w: %s", ErrMismatch, bad[0])
+	}
+	return nil
+}
+
+// A Mismatch is one difference between a payload and its manifest.
+type Mismatch struct {
+	// Path is the entry's slash path relative to the payload.
+	Path string
+	// Why says how it differs: "is missing", "is not in the manifest",
+	// "has different content (sha256)", "is mode ..., want ...".
+	Why string
+	// Unread reports that the file could not be read (an I/O error, as
+	// a decayed flash page gives): its content is unknown.
+	Unread bool
+}
+
+func (m Mismatch) String() string { return fmt.Sprintf("%q %s", m.Path, m.Why) }
+
+// Mismatches compares like Check and lists up to max differences (all of
+// them when max <= 0), in path order. A file that cannot be read at full
+// is a Mismatch with Unread set, not an error: the other entries are still
+// compared. The error is for a payload that cannot be listed, a special
+// file, or a cancelled ctx.
+func Mismatches(ctx context.Context, fsys afero.Fs, root string, want []Entry, full bool, max int) ([]Mismatch, error) {
 	got, err := Scan(ctx, fsys, root, false)
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
-			return fmt.Errorf("%w: payload %q: %v", ErrMismatch, root, err)
+			return []Mismatch{{Path: ".", Why: fmt.Sprintf("payload %q: %v", root, err)}}, nil
 		}
-		return err
+		if errors.Is(err, ErrSpecial) {
+			return nil, fmt.Errorf("%w: %v", ErrMismatch, err)
+		}
+		return nil, err
+	}
+	var bad []Mismatch
+	add := func(m Mismatch) bool {
+		bad = append(bad, m)
+		return max > 0 && len(bad) >= max
 	}
 	i, j := 0, 0
 	for i < len(want) || j < len(got) {
 		switch {
 		case j == len(got) || (i < len(want) && want[i].Path < got[j].Path):
-			return fmt.Errorf("%w: %q is missing", ErrMismatch, want[i].Path)
+			if add(Mismatch{Path: want[i].Path, Why: "is missing"}) {
+				return bad, nil
+			}
+			i++
+			continue
 		case i == len(want) || got[j].Path < want[i].Path:
-			return fmt.Errorf("%w: %q is not in the manifest", ErrMismatch, got[j].Path)
+			if add(Mismatch{Path: got[j].Path, Why: "is not in the manifest"}) {
+				return bad, nil
+			}
+			j++
+			continue
 		}
 		w, g := want[i], got[j]
-		g.SHA256 = w.SHA256
-		if w != g {
-			return fmt.Errorf("%w: %q is %s", ErrMismatch, w.Path, describeDiff(w, g))
-		}
-		if full && w.Type == File {
-			name := filepath.Join(root, filepath.FromSlash(w.Path))
-			sum, _, err := HashFile(ctx, fsys, name)
-			if err != nil {
-				return err
-			}
-			if sum != w.SHA256 {
-				return fmt.Errorf("%w: %q has different content (sha256)", ErrMismatch, w.Path)
-			}
-		}
 		i++
 		j++
+		g.SHA256 = w.SHA256
+		if w != g {
+			if add(Mismatch{Path: w.Path, Why: "is " + describeDiff(w, g)}) {
+				return bad, nil
+			}
+			continue
+		}
+		if !full || w.Type != File {
+			continue
+		}
+		sum, _, err := HashFile(ctx, fsys, filepath.Join(root, filepath.FromSlash(w.Path)))
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		m := Mismatch{Path: w.Path, Why: "has different content (sha256)"}
+		if err != nil {
+			m.Why, m.Unread = fmt.Sprintf("cannot be read: %v", err), true
+		}
+		if (err != nil || sum != w.SHA256) && add(m) {
+			return bad, nil
+		}
 	}
-	return nil
+	return bad, nil
 }
 
 func describeDiff(want, got Entry) string {

@@ -1,0 +1,353 @@
+package backup
+
+import (
+	"context"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sort"
+
+	"github.com/dualpart/backup/internal/durable"
+	"github.com/dualpart/backup/internal/manifest"
+	"github.com/dualpart/backup/internal/sysfs"
+	"github.com/spf13/afero"
+)
+
+// copyRun is one run of DefaultCopier: the job, and what it changed and
+// has still to make durable.
+type copyRun struct {
+	job      *CopyJob
+	src, dst afero.Fs
+	changed  map[string]bool // directories whose entries or mode changed since the last sync
+	pending  [][2]string     // temporary files of the batch, and their final names
+	pendingN int64           // bytes of the batch
+	dirModes []Entry         // directories whose final mode is set once their entries are written
+	stats    CopyStats
+}
+
+func (c *copyRun) srcPath(rel string) string {
+	return filepath.Join(c.job.Src.Dir, filepath.FromSlash(rel))
+}
+
+func (c *copyRun) dstPath(rel string) string {
+	return filepath.Join(c.job.Dst.Dir, filepath.FromSlash(rel))
+}
+
+// run removes, writes batch by batch, chmods and syncs, in that order.
+func (c *copyRun) run(ctx context.Context) error {
+	if err := c.root(); err != nil {
+		return err
+	}
+	for _, rel := range c.job.Remove {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		if err := c.removeAll(c.dstPath(rel)); err != nil {
+			return err
+		}
+		c.stats.Removed++
+	}
+	for _, e := range c.job.Write {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		n, err := c.write(ctx, e)
+		if err != nil {
+			return err
+		}
+		c.stats.FilesWritten++
+		c.stats.BytesWritten += n
+		c.job.Progressed(e.Path, n)
+		if c.job.batch.full(len(c.pending), c.pendingN) {
+			if err := c.flush(ctx); err != nil {
+				return err
+			}
+		}
+	}
+	if err := c.flush(ctx); err != nil {
+		return err
+	}
+	if err := c.chmod(ctx); err != nil {
+		return err
+	}
+	if err := c.setDirModes(ctx); err != nil {
+		return err
+	}
+	return c.syncDirs(ctx)
+}
+
+// root makes Dst.Dir a real directory with the source's mode (owner rwx
+// added until the copy ends, see setDirModes). A symlink there is removed,
+// not followed: the payload is copied into the partition it belongs to,
+// never through a link to somewhere else.
+func (c *copyRun) root() error {
+	dir := c.job.Dst.Dir
+	mode := c.job.Root | 0o700
+	if mode != c.job.Root {
+		c.dirModes = append(c.dirModes, Entry{Path: "", Type: manifest.Dir, Mode: c.job.Root})
+	}
+	fi, err := manifest.Lstat(c.dst, dir)
+	switch {
+	case err == nil && fi.IsDir():
+		if fi.Mode()&manifest.ModeMask != mode {
+			if err := c.dst.Chmod(dir, mode); err != nil {
+				return fmt.Errorf("chmod %q: %w", dir, err)
+			}
+			c.changed[dir] = true
+		}
+		return nil
+	case err == nil:
+		if err := c.dst.Remove(dir); err != nil {
+			return fmt.Errorf("remove %q: %w", dir, err)
+		}
+		c.changed[filepath.Dir(dir)] = true
+	case !errors.Is(err, fs.ErrNotExist):
+		return fmt.Errorf("stat %q: %w", dir, err)
+	}
+	created, err := durable.MkdirAll(c.dst, dir, mode, c.job.hooks)
+	for _, d := range created {
+		c.changed[filepath.Dir(d)] = true
+	}
+	return err
+}
+
+// removeAll removes name and, if it is a directory, what is below it. It
+// never follows a symlink: os.RemoveAll and afero's RemoveAll unlink links.
+func (c *copyRun) removeAll(name string) error {
+	if err := c.dst.RemoveAll(name); err != nil {
+		return fmt.Errorf("remove %q: %w", name, err)
+	}
+	// A removed directory is no longer there to sync; its removal is made
+	// durable by the sync of its parent.
+	for d := range c.changed {
+		if within(name, d) {
+			delete(c.changed, d)
+		}
+	}
+	c.changed[filepath.Dir(name)] = true
+	return nil
+}
+
+// clear removes what is at name unless it is a directory and want is one.
+func (c *copyRun) clear(name string, wantDir bool) (isDir bool, err error) {
+	fi, err := manifest.Lstat(c.dst, name)
+	if errors.Is(err, fs.ErrNotExist) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("stat %q: %w", name, err)
+	}
+	if fi.IsDir() && wantDir {
+		return true, nil
+	}
+	if fi.IsDir() {
+		return false, c.removeAll(name)
+	}
+	if wantDir {
+		// A file or symlink where a directory belongs: remove it, so that
+		// nothing is ever written through a link out of the payload.
+		if err := c.dst.Remove(name); err != nil {
+			return false, fmt.Errorf("remove %q: %w", name, err)
+		}
+		c.changed[filepath.Dir(name)] = true
+	}
+	// A file or symlink is replaced by rename, which does not follow links.
+	return false, nil
+}
+
+func (c *copyRun) write(ctx context.Context, e Entry) (int64, error) {
+	name := c.dstPath(e.Path)
+	isDir, err := c.clear(name, e.Type == manifest.Dir)
+	if err != nil {
+		return 0, err
+	}
+	switch e.Type {
+	case manifest.Dir:
+		// Owner rwx until its entries are written: without write
+		// permission a non-root process could not fill a 0555 directory.
+		// setDirModes sets the final mode at the end.
+		if !isDir {
+			if err := c.dst.Mkdir(name, e.Mode|0o700); err != nil {
+				return 0, fmt.Errorf("make directory %q: %w", name, err)
+			}
+			c.changed[filepath.Dir(name)] = true
+		}
+		if err := c.dst.Chmod(name, e.Mode|0o700); err != nil {
+			return 0, fmt.Errorf("chmod %q: %w", name, err)
+		}
+		c.changed[name] = true
+		if e.Mode|0o700 != e.Mode {
+			c.dirModes = append(c.dirModes, e)
+		}
+		return 0, nil
+	case manifest.Symlink:
+		l, ok := c.dst.(afero.Linker)
+		if !ok {
+			return 0, fmt.Errorf("copy symlink %q: the destination filesystem has no symlinks", name)
+		}
+		tmp := durable.TempName(name)
+		if err := c.dst.Remove(tmp); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return 0, fmt.Errorf("remove %q: %w", tmp, err)
+		}
+		if err := l.SymlinkIfPossible(e.Target, tmp); err != nil {
+			return 0, fmt.Errorf("copy symlink %q: %w", name, err)
+		}
+		if err := c.dst.Rename(tmp, name); err != nil {
+			return 0, fmt.Errorf("copy symlink %q: %w", name, err)
+		}
+		c.changed[filepath.Dir(name)] = true
+		return 0, nil
+	}
+	return c.writeFile(ctx, e, name)
+}
+
+func (c *copyRun) writeFile(ctx context.Context, e Entry, name string) (int64, error) {
+	src := c.srcPath(e.Path)
+	in, err := c.src.Open(src)
+	if err != nil {
+		return 0, fmt.Errorf("copy %q: %w", src, err)
+	}
+	defer in.Close()
+	h := sha256.New()
+	var n int64
+	tmp := durable.TempName(name)
+	// Written now, synced and renamed in flush: see there.
+	err = durable.CreateTemp(c.dst, tmp, e.Mode, durable.Hooks{SkipFileSync: true}, func(f afero.File) error {
+		var err error
+		if n, err = manifest.CopyBuffer(ctx, f, io.TeeReader(in, h)); err != nil {
+			return err
+		}
+		if osf, ok := f.(*os.File); ok {
+			// Start the write-back now, without waiting: the filesystem
+			// then allocates and writes the files together and the
+			// fsyncs in flush share journal commits. A hint only: its
+			// error is not acted on, the fsync reports any write error.
+			_ = sysfs.StartWriteback(osf)
+		}
+		return nil
+	})
+	if err != nil {
+		return n, fmt.Errorf("copy %q to %q: %w", src, name, err)
+	}
+	var sum [sha256.Size]byte
+	copy(sum[:], h.Sum(nil))
+	if n != e.Size || sum != e.SHA256 {
+		c.dst.Remove(tmp)
+		return n, fmt.Errorf("copy %q: %w", src, errSourceChanged)
+	}
+	c.pending = append(c.pending, [2]string{tmp, name})
+	c.pendingN += n
+	return n, nil
+}
+
+// flush makes the batch's temporary files durable, renames each over its
+// final name and syncs the directories that changed, so that the batch
+// survives an interruption. Writing the whole batch before the first fsync
+// lets ext4 commit their inodes in one journal transaction instead of one
+// per file (an fsync per file cost about 31 KiB of journal each, and most
+// of a first copy's time: BENCHMARKS.md). No file is renamed into place
+// before its data is durable, and the destination's tag stays removed
+// throughout, so a half-copied payload never reads as complete; the
+// power-loss campaign checks it. With syncAll, one whole-filesystem sync
+// before the renames makes the batch's data and the previous batch's names
+// durable; the last batch's names are made durable by the sync before the
+// tag.
+func (c *copyRun) flush(ctx context.Context) error {
+	if len(c.pending) == 0 && len(c.changed) == 0 {
+		return nil
+	}
+	switch {
+	case c.job.syncAll != nil:
+		if err := c.job.syncAll(); err != nil {
+			return fmt.Errorf("sync %q: %w", c.job.Dst.Dir, err)
+		}
+	case !c.job.hooks.SkipFileSync:
+		for _, p := range c.pending {
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+			if err := durable.SyncFile(c.dst, p[0]); err != nil {
+				return err
+			}
+		}
+	}
+	for _, p := range c.pending {
+		if err := c.dst.Rename(p[0], p[1]); err != nil {
+			return fmt.Errorf("rename %q over %q: %w", p[0], p[1], err)
+		}
+		c.changed[filepath.Dir(p[1])] = true
+	}
+	c.pending, c.pendingN = nil, 0
+	return c.syncDirs(ctx)
+}
+
+// chmod sets the mode of the entries that hold the right content with
+// another mode.
+func (c *copyRun) chmod(ctx context.Context) error {
+	for _, e := range c.job.Chmod {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		name := c.dstPath(e.Path)
+		if err := c.dst.Chmod(name, e.Mode); err != nil {
+			return fmt.Errorf("chmod %q: %w", name, err)
+		}
+		c.stats.Chmods++
+		if e.Type == manifest.Dir {
+			c.changed[name] = true
+		} else if !c.job.hooks.SkipFileSync {
+			// A file's mode is inode metadata: its fsync makes it durable.
+			if err := durable.SyncFile(c.dst, name); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// setDirModes gives the directories created with owner rwx their final
+// modes, deepest first, now that their entries are written.
+func (c *copyRun) setDirModes(ctx context.Context) error {
+	for i := len(c.dirModes) - 1; i >= 0; i-- {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		e := c.dirModes[i]
+		name := c.dstPath(e.Path)
+		if err := c.dst.Chmod(name, e.Mode); err != nil {
+			return fmt.Errorf("chmod %q: %w", name, err)
+		}
+		c.changed[name] = true
+	}
+	return nil
+}
+
+// syncDirs syncs every directory whose entries or mode changed, deepest
+// first: a directory is synced after the entries below it.
+func (c *copyRun) syncDirs(ctx context.Context) error {
+	if c.job.hooks.SkipDirSync || c.job.syncAll != nil {
+		clear(c.changed)
+		return nil
+	}
+	dirs := make([]string, 0, len(c.changed))
+	for d := range c.changed {
+		dirs = append(dirs, d)
+	}
+	sort.Sort(sort.Reverse(sort.StringSlice(dirs)))
+	for _, d := range dirs {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		if err := durable.SyncDir(c.dst, d); err != nil {
+			return err
+		}
+		delete(c.changed, d)
+	}
+	return nil
+}
+
+var errSourceChanged = errors.New("source content differs from its manifest")
