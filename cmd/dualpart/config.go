@@ -29,9 +29,10 @@ const maxConfigSize = 1 << 20
 //
 // The four paths are required; relative ones are taken from the config
 // file's directory. "verify", "version-format", "reserve" (a SIZE string
-// or a number of bytes) and "fallback" are optional and default to the
-// command line's flags. Unknown fields are an error: a misspelt "fallback"
-// must not silently mean false. decodeConfig reads it; the tags name each
+// or a whole number of bytes) and "fallback" are optional and default to
+// the command line's flags. Unknown fields are an error: a misspelt
+// "fallback" must not silently mean false. So are a key in another case, a
+// key given twice and null. decodeConfig reads it; the tags name each
 // field's key.
 type configFile struct {
 	Pairs []configPair `json:"pairs"`
@@ -42,7 +43,7 @@ type configPair struct {
 	pairPaths
 	Verify   *string `json:"verify"`
 	Format   *string `json:"version-format"`
-	Reserve  *string `json:"reserve"` // a SIZE, from a JSON string or number
+	Reserve  *string `json:"reserve"` // a SIZE, from a JSON string or whole number
 	Fallback *bool   `json:"fallback"`
 }
 

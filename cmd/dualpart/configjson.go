@@ -1,6 +1,8 @@
 package main
 
 import (
+	"bytes"
+	"cmp"
 	"errors"
 	"fmt"
 	"strconv"
@@ -9,437 +11,258 @@ import (
 	"unicode/utf8"
 )
 
-// decodeConfig parses a --config file. It is a small JSON decoder written
-// for this one shape rather than encoding/json's Decoder: that decoder
-// finds UnmarshalJSON and UnmarshalText methods by reflection, so the
-// linker keeps them for every type in the binary (time's date parser among
-// them), about 170 KB of the ARMv7 binary's 4.4 MB (issue 6).
+// decodeConfig parses a --config file: the grammar configFile describes, a
+// strict subset of JSON. Keys match exactly and appear once; null, numbers
+// other than reserve's whole ones, invalid UTF-8 and anything after the
+// object are errors, so that a file that could mean two things is refused
+// rather than guessed at. FuzzDecodeConfig holds it to encoding/json: what
+// it accepts, encoding/json accepts too and reads the same.
 //
-// It follows encoding/json's rules as the command used them
-// (DisallowUnknownFields): field names match case-insensitively, the last
-// of two equal names wins, null leaves a string field as it was and
-// unsets an optional one, invalid UTF-8 in a string becomes U+FFFD, and an
-// unknown field, a value of the wrong type, or a syntax error is an error.
-// Unlike the Decoder, it also refuses anything but white space after the
-// object. TestDecodeConfigMatchesEncodingJSON and FuzzDecodeConfig hold it
-// to encoding/json.
+// It is not encoding/json's Decoder: that finds UnmarshalJSON and
+// UnmarshalText methods by reflection, so the linker keeps them for every
+// type in the binary, about 130 KiB of the ARMv7 binary (issue 6).
 func decodeConfig(data []byte) (configFile, error) {
 	var cf configFile
-	d := &jdec{data: data}
-	v, err := d.value(0)
+	d := &cdec{data: data}
+	err := d.object("", func(key, _ string) error {
+		if key != "pairs" {
+			return errUnknownKey
+		}
+		cf.Pairs = []configPair{}
+		return d.list(`"pairs"`, "an array", '[', ']', func(i int) error {
+			var p configPair
+			err := d.object(fmt.Sprintf("pair #%d", i+1), func(key, where string) error { return d.pairField(&p, key, where) })
+			cf.Pairs = append(cf.Pairs, p)
+			return err
+		})
+	})
+	if err == nil && d.space() < len(data) {
+		err = d.errorf("", "data after the config's object")
+	}
 	if err != nil {
-		return cf, err
-	}
-	d.space()
-	if d.pos < len(d.data) {
-		return cf, errors.New("data after the JSON object")
-	}
-	switch v.kind {
-	case 'n':
-		return cf, nil
-	case '{':
-	default:
-		return cf, fmt.Errorf("cannot unmarshal %s into the config: want an object", v.what())
-	}
-	for _, f := range v.obj {
-		if !strings.EqualFold(f.key, "pairs") {
-			return cf, fmt.Errorf("unknown field %q", f.key)
-		}
-		switch f.val.kind {
-		case 'n':
-			cf.Pairs = nil
-		case '[':
-			// A repeated "pairs" is decoded over the earlier one, element
-			// by element, as encoding/json reuses a slice.
-			old := cf.Pairs
-			cf.Pairs = make([]configPair, 0, len(f.val.arr))
-			for i, pv := range f.val.arr {
-				var base configPair
-				if i < len(old) {
-					base = old[i]
-				}
-				p, err := decodePair(pv, base)
-				if err != nil {
-					return cf, fmt.Errorf("pair #%d: %w", i+1, err)
-				}
-				cf.Pairs = append(cf.Pairs, p)
-			}
-		default:
-			return cf, fmt.Errorf("cannot unmarshal %s into \"pairs\": want an array", f.val.what())
-		}
+		return configFile{}, err
 	}
 	return cf, nil
 }
 
-// decodePair decodes a pair's object over base.
-func decodePair(v jvalue, base configPair) (configPair, error) {
-	p := base
-	switch v.kind {
-	case 'n':
-		return p, nil
-	case '{':
+// pairField reads the value of a pair's key, as configPair's tags name it.
+func (d *cdec) pairField(p *configPair, key, where string) (err error) {
+	switch key {
+	case "name":
+		p.Name, err = d.str(where)
+	case "primary":
+		p.Primary, err = d.str(where)
+	case "primary-tag":
+		p.PrimaryTag, err = d.str(where)
+	case "backup":
+		p.Backup, err = d.str(where)
+	case "backup-tag":
+		p.BackupTag, err = d.str(where)
+	case "verify":
+		p.Verify, err = ref(d.str(where))
+	case "version-format":
+		p.Format, err = ref(d.str(where))
+	case "reserve":
+		p.Reserve, err = ref(d.reserve(where))
+	case "fallback":
+		p.Fallback, err = ref(d.bool(where))
 	default:
-		return p, fmt.Errorf("cannot unmarshal %s into a pair: want an object", v.what())
+		err = errUnknownKey
 	}
-	strs := []struct {
-		key string
-		to  *string
-	}{
-		{"name", &p.Name}, {"primary", &p.Primary}, {"primary-tag", &p.PrimaryTag},
-		{"backup", &p.Backup}, {"backup-tag", &p.BackupTag},
-	}
-	opts := []struct {
-		key string
-		to  **string
-	}{{"verify", &p.Verify}, {"version-format", &p.Format}}
-fields:
-	for _, f := range v.obj {
-		for _, s := range strs {
-			if strings.EqualFold(f.key, s.key) {
-				switch f.val.kind {
-				case '"':
-					*s.to = f.val.str
-				case 'n':
-				default:
-					return p, fmt.Errorf("cannot unmarshal %s into %q: want a string", f.val.what(), s.key)
-				}
-				continue fields
-			}
-		}
-		for _, o := range opts {
-			if strings.EqualFold(f.key, o.key) {
-				switch f.val.kind {
-				case '"':
-					s := f.val.str
-					*o.to = &s
-				case 'n':
-					*o.to = nil
-				default:
-					return p, fmt.Errorf("cannot unmarshal %s into %q: want a string", f.val.what(), o.key)
-				}
-				continue fields
-			}
-		}
-		switch {
-		case strings.EqualFold(f.key, "reserve"):
-			// A SIZE string ("60M") or a number of bytes, kept as text
-			// for parseSize; null reads as "", which parseSize refuses.
-			var s string
-			switch f.val.kind {
-			case '"':
-				s = f.val.str
-			case '0':
-				s = string(f.val.raw)
-			case 'n':
-			default:
-				return p, fmt.Errorf("reserve: want a string such as \"60M\" or a number of bytes, not %s", f.val.raw)
-			}
-			p.Reserve = &s
-		case strings.EqualFold(f.key, "fallback"):
-			switch f.val.kind {
-			case 't', 'f':
-				b := f.val.kind == 't'
-				p.Fallback = &b
-			case 'n':
-				p.Fallback = nil
-			default:
-				return p, fmt.Errorf("cannot unmarshal %s into \"fallback\": want true or false", f.val.what())
-			}
-		default:
-			return p, fmt.Errorf("unknown field %q", f.key)
-		}
-	}
-	return p, nil
+	return err
 }
 
-// jvalue is a parsed JSON value. kind is '{', '[', '"' (str), '0' (a
-// number; its text is raw), 't', 'f' or 'n' (null).
-type jvalue struct {
-	kind byte
-	str  string
-	obj  []jfield
-	arr  []jvalue
-	raw  []byte // the value's text in the input
-}
+func ref[T any](v T, err error) (*T, error) { return &v, err }
 
-type jfield struct {
-	key string
-	val jvalue
-}
+// errUnknownKey is what a field function returns for a key it does not
+// know; object reports it where the key is.
+var errUnknownKey = errors.New("unknown key")
 
-func (v jvalue) what() string {
-	switch v.kind {
-	case '{':
-		return "an object"
-	case '[':
-		return "an array"
-	case '"':
-		return "a string"
-	case '0':
-		return "a number"
-	case 't', 'f':
-		return "a bool"
-	}
-	return "null"
-}
-
-type jdec struct {
+// cdec reads a config file; pos is the offset of the next byte to read.
+type cdec struct {
 	data []byte
 	pos  int
 }
 
-// maxDepth bounds nesting, as encoding/json does, so that a garbled file
-// cannot exhaust the stack.
-const maxDepth = 10000
-
-func (d *jdec) space() {
-	for d.pos < len(d.data) {
-		switch d.data[d.pos] {
-		case ' ', '\t', '\n', '\r':
-			d.pos++
-		default:
-			return
-		}
+// errorf reports a mistake at pos, by line and column (1-based, in bytes),
+// then where (the key or pair), if any.
+func (d *cdec) errorf(where, format string, a ...any) error {
+	line := 1 + bytes.Count(d.data[:d.pos], []byte{'\n'})
+	col := d.pos - bytes.LastIndexByte(d.data[:d.pos], '\n')
+	if where != "" {
+		where += ": "
 	}
+	return fmt.Errorf("line %d, column %d: %s%s", line, col, where, fmt.Sprintf(format, a...))
 }
 
-func (d *jdec) errorf(format string, a ...any) error {
-	return fmt.Errorf("offset %d: %s", d.pos, fmt.Sprintf(format, a...))
+// want reports that what should have come at pos, and what came instead.
+func (d *cdec) want(where, what string) error {
+	return d.errorf(where, "want %s, found %s", what, d.found())
 }
 
-func (d *jdec) unexpected(what string) error {
-	if d.pos >= len(d.data) {
-		return fmt.Errorf("unexpected EOF: %s", what)
-	}
-	return d.errorf("invalid character %q %s", d.data[d.pos], what)
-}
-
-func (d *jdec) value(depth int) (jvalue, error) {
-	d.space()
-	if depth > maxDepth {
-		return jvalue{}, d.errorf("nested too deep")
-	}
-	start := d.pos
-	if d.pos >= len(d.data) {
-		return jvalue{}, d.unexpected("looking for the beginning of a value")
-	}
-	var v jvalue
-	var err error
-	switch c := d.data[d.pos]; {
-	case c == '{':
-		v, err = d.object(depth)
-	case c == '[':
-		v, err = d.array(depth)
-	case c == '"':
-		v.kind = '"'
-		v.str, err = d.string()
-	case c == '-' || c >= '0' && c <= '9':
-		v.kind = '0'
-		err = d.number()
+// found says what is at pos.
+func (d *cdec) found() string {
+	rest := d.data[d.pos:]
+	switch r, _ := utf8.DecodeRune(rest); {
+	case len(rest) == 0:
+		return "the end of the file"
+	case bytes.HasPrefix(rest, []byte("null")):
+		return "null"
 	default:
-		for _, lit := range []string{"true", "false", "null"} {
-			if strings.HasPrefix(string(d.data[d.pos:min(len(d.data), d.pos+len(lit))]), lit) {
-				d.pos += len(lit)
-				v.kind = lit[0]
-				v.raw = d.data[start:d.pos]
-				return v, nil
-			}
-		}
-		return v, d.unexpected("looking for the beginning of a value")
-	}
-	v.raw = d.data[start:d.pos]
-	return v, err
-}
-
-func (d *jdec) object(depth int) (jvalue, error) {
-	v := jvalue{kind: '{'}
-	d.pos++ // {
-	d.space()
-	if d.pos < len(d.data) && d.data[d.pos] == '}' {
-		d.pos++
-		return v, nil
-	}
-	for {
-		d.space()
-		if d.pos >= len(d.data) || d.data[d.pos] != '"' {
-			return v, d.unexpected("looking for the beginning of an object key")
-		}
-		key, err := d.string()
-		if err != nil {
-			return v, err
-		}
-		d.space()
-		if d.pos >= len(d.data) || d.data[d.pos] != ':' {
-			return v, d.unexpected("after an object key")
-		}
-		d.pos++
-		val, err := d.value(depth + 1)
-		if err != nil {
-			return v, err
-		}
-		v.obj = append(v.obj, jfield{key, val})
-		d.space()
-		if d.pos >= len(d.data) {
-			return v, d.unexpected("after an object value")
-		}
-		switch d.data[d.pos] {
-		case ',':
-			d.pos++
-		case '}':
-			d.pos++
-			return v, nil
-		default:
-			return v, d.unexpected("after an object value")
-		}
+		return strconv.QuoteRune(r)
 	}
 }
 
-func (d *jdec) array(depth int) (jvalue, error) {
-	v := jvalue{kind: '['}
-	d.pos++ // [
-	d.space()
-	if d.pos < len(d.data) && d.data[d.pos] == ']' {
+// space skips JSON's white space and returns pos.
+func (d *cdec) space() int {
+	for d.pos < len(d.data) && strings.IndexByte(" \t\r\n", d.data[d.pos]) >= 0 {
 		d.pos++
-		return v, nil
 	}
-	for {
-		val, err := d.value(depth + 1)
-		if err != nil {
-			return v, err
-		}
-		v.arr = append(v.arr, val)
-		d.space()
-		if d.pos >= len(d.data) {
-			return v, d.unexpected("after an array element")
-		}
-		switch d.data[d.pos] {
-		case ',':
-			d.pos++
-		case ']':
-			d.pos++
-			return v, nil
-		default:
-			return v, d.unexpected("after an array element")
-		}
-	}
+	return d.pos
 }
 
-// number checks a number's syntax: -?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?
-func (d *jdec) number() error {
-	digits := func() int {
-		n := 0
-		for d.pos < len(d.data) && d.data[d.pos] >= '0' && d.data[d.pos] <= '9' {
-			d.pos++
-			n++
+// take skips white space, then c if it comes next.
+func (d *cdec) take(c byte) bool {
+	if d.space() < len(d.data) && d.data[d.pos] == c {
+		d.pos++
+		return true
+	}
+	return false
+}
+
+// list reads open, items separated by commas, and close, where open
+// starts what (for messages); item reads one item at pos.
+func (d *cdec) list(where, what string, open, close byte, item func(i int) error) error {
+	if !d.take(open) {
+		return d.want(where, what)
+	}
+	for i := 0; !d.take(close); i++ {
+		if i > 0 && !d.take(',') {
+			return d.want(where, fmt.Sprintf(`"," or "%c"`, close))
 		}
-		return n
-	}
-	if d.data[d.pos] == '-' {
-		d.pos++
-	}
-	switch {
-	case d.pos < len(d.data) && d.data[d.pos] == '0':
-		d.pos++
-	case digits() == 0:
-		return d.unexpected("in a number")
-	}
-	if d.pos < len(d.data) && d.data[d.pos] == '.' {
-		d.pos++
-		if digits() == 0 {
-			return d.unexpected("after the decimal point of a number")
-		}
-	}
-	if d.pos < len(d.data) && (d.data[d.pos] == 'e' || d.data[d.pos] == 'E') {
-		d.pos++
-		if d.pos < len(d.data) && (d.data[d.pos] == '+' || d.data[d.pos] == '-') {
-			d.pos++
-		}
-		if digits() == 0 {
-			return d.unexpected("in the exponent of a number")
+		if err := item(i); err != nil {
+			return err
 		}
 	}
 	return nil
 }
 
-// string reads a string at d.pos (at its opening quote).
-func (d *jdec) string() (string, error) {
-	d.pos++ // "
-	var b strings.Builder
-	for {
-		if d.pos >= len(d.data) {
-			return "", d.unexpected("in a string")
+// object reads an object named name (for messages), calling field with pos
+// at each key's value.
+func (d *cdec) object(name string, field func(key, where string) error) error {
+	seen := make(map[string]bool)
+	return d.list(name, "an object", '{', '}', func(int) error {
+		at := d.space()
+		if at >= len(d.data) || d.data[at] != '"' {
+			return d.want(name, "a key")
 		}
-		c := d.data[d.pos]
-		switch {
-		case c == '"':
+		key, err := d.str(name)
+		if err != nil {
+			return err
+		}
+		if seen[key] {
+			d.pos = at
+			return d.errorf(name, "duplicate key %q", key)
+		}
+		seen[key] = true
+		where := strings.TrimPrefix(name+" "+strconv.Quote(key), " ")
+		if !d.take(':') {
+			return d.want(where, `":"`)
+		}
+		if err := field(key, where); !errors.Is(err, errUnknownKey) {
+			return err
+		}
+		d.pos = at
+		return d.errorf(name, "unknown field %q", key)
+	})
+}
+
+func (d *cdec) bool(where string) (bool, error) {
+	d.space()
+	for _, lit := range []string{"false", "true"} {
+		if bytes.HasPrefix(d.data[d.pos:], []byte(lit)) {
+			d.pos += len(lit)
+			return lit == "true", nil
+		}
+	}
+	return false, d.want(where, "true or false")
+}
+
+// reserve reads a SIZE string ("60M") or a whole number of bytes, returned
+// as its digits.
+func (d *cdec) reserve(where string) (string, error) {
+	if start := d.space(); start < len(d.data) && d.data[start] != '"' {
+		const digits = "0123456789"
+		n := string(d.data[start : len(d.data)-len(bytes.TrimLeft(d.data[start:], digits+"+-.eE"))])
+		if n == "" || strings.Trim(n, digits) != "" || n[0] == '0' && len(n) > 1 {
+			return "", d.errorf(where, `want a string such as "60M" or a whole number of bytes, found %s`, cmp.Or(n, d.found()))
+		}
+		d.pos += len(n)
+		return n, nil
+	}
+	return d.str(where)
+}
+
+// str reads a string: valid UTF-8, with JSON's escapes.
+func (d *cdec) str(where string) (string, error) {
+	if !d.take('"') {
+		return "", d.want(where, "a string")
+	}
+	var b strings.Builder
+	for d.pos < len(d.data) {
+		switch r, n := utf8.DecodeRune(d.data[d.pos:]); {
+		case r == '"':
 			d.pos++
 			return b.String(), nil
-		case c < 0x20:
-			return "", d.unexpected("in a string")
-		case c == '\\':
-			d.pos++
-			if d.pos >= len(d.data) {
-				return "", d.unexpected("in a string escape")
+		case r == '\\':
+			if r = d.escape(); r < 0 {
+				return "", d.errorf(where, "invalid escape in a string")
 			}
-			e := d.data[d.pos]
-			d.pos++
-			switch e {
-			case '"', '\\', '/':
-				b.WriteByte(e)
-			case 'b':
-				b.WriteByte('\b')
-			case 'f':
-				b.WriteByte('\f')
-			case 'n':
-				b.WriteByte('\n')
-			case 'r':
-				b.WriteByte('\r')
-			case 't':
-				b.WriteByte('\t')
-			case 'u':
-				r, ok := d.hex4()
-				if !ok {
-					return "", d.unexpected("in a \\u escape")
-				}
-				if utf16.IsSurrogate(r) {
-					// A pair makes one rune; a lone half is U+FFFD.
-					save := d.pos
-					if d.pos+1 < len(d.data) && d.data[d.pos] == '\\' && d.data[d.pos+1] == 'u' {
-						d.pos += 2
-						if r2, ok := d.hex4(); ok {
-							if dec := utf16.DecodeRune(r, r2); dec != utf8.RuneError {
-								b.WriteRune(dec)
-								continue
-							}
-						}
-					}
-					d.pos = save
-					r = utf8.RuneError
-				}
-				b.WriteRune(r)
-			default:
-				d.pos--
-				return "", d.unexpected("in a string escape")
-			}
-		case c < utf8.RuneSelf:
-			b.WriteByte(c)
-			d.pos++
+			b.WriteRune(r)
+		case r < 0x20:
+			return "", d.errorf(where, "control character %q in a string: escape it", r)
+		case r == utf8.RuneError && n == 1:
+			return "", d.errorf(where, "invalid UTF-8 in a string")
 		default:
-			r, n := utf8.DecodeRune(d.data[d.pos:])
-			b.WriteRune(r) // invalid UTF-8: RuneError, one byte at a time
+			b.Write(d.data[d.pos : d.pos+n])
 			d.pos += n
 		}
 	}
+	return "", d.errorf(where, "unterminated string")
 }
 
-func (d *jdec) hex4() (rune, bool) {
-	if d.pos+4 > len(d.data) {
-		return 0, false
+// escape reads the escape at pos (at its backslash) and returns its rune,
+// or -1 and pos unmoved if it is invalid. A UTF-16 surrogate must be half
+// of a pair: encoding/json's U+FFFD for a lone half would change a path.
+func (d *cdec) escape() rune {
+	if d.pos+1 < len(d.data) {
+		if i := strings.IndexByte(`"\/bfnrt`, d.data[d.pos+1]); i >= 0 {
+			d.pos += 2
+			return rune("\"\\/\b\f\n\r\t"[i])
+		}
 	}
-	n, err := strconv.ParseUint(string(d.data[d.pos:d.pos+4]), 16, 16)
+	r := d.hex4(d.pos)
+	switch {
+	case r < 0:
+		return -1
+	case utf16.IsSurrogate(r):
+		if r = utf16.DecodeRune(r, d.hex4(d.pos+6)); r == utf8.RuneError {
+			return -1
+		}
+		d.pos += 6
+	}
+	d.pos += 6
+	return r
+}
+
+// hex4 reads the \uXXXX escape at i, or returns -1.
+func (d *cdec) hex4(i int) rune {
+	if i+6 > len(d.data) || d.data[i] != '\\' || d.data[i+1] != 'u' {
+		return -1
+	}
+	n, err := strconv.ParseUint(string(d.data[i+2:i+6]), 16, 16)
 	if err != nil {
-		return 0, false
+		return -1
 	}
-	d.pos += 4
-	return rune(n), true
+	return rune(n)
 }

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"flag"
 	"fmt"
 	"io"
@@ -60,20 +59,8 @@ func runInstall(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	p := spec.pair(f.logger(stderr, spec), backup.WithDowngrade(*downgrade))
 	o := outcome{cmd: "install", spec: spec}
 	o.res, o.err = p.Install(ctx, afero.NewOsFs(), dir, v)
-	if o.err != nil {
-		fmt.Fprintf(stderr, "dualpart install: %s: version %s not installed: %v\n", spec.label(), v, o.err)
-	} else {
-		fmt.Fprintf(stderr, "dualpart install: %s: installed version %s on primary and backup: %s; in agreement\n",
-			spec.label(), v, o.stats())
-	}
-	for _, w := range o.res.Warnings {
-		fmt.Fprintf(stderr, "dualpart install: %s: warning: %s\n", spec.label(), w)
-	}
-	if f.json {
-		if err := json.NewEncoder(stdout).Encode(o.json()); err != nil {
-			fmt.Fprintf(stderr, "dualpart install: write JSON: %v\n", err)
-			return exitFailed
-		}
+	if !o.report(stdout, stderr, o.installLine(v), f.json) {
+		return exitFailed
 	}
 	return o.exit()
 }
