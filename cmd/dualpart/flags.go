@@ -39,6 +39,10 @@ func (s pairSpec) label() string {
 	return s.Primary
 }
 
+// protocolOptions is empty but in the power-cut harness's broken build
+// (brokenprotocol.go, -tags dualpart_tagfirst); pair applies it last.
+var protocolOptions []backup.Option
+
 // pair returns the library's Pair for s, on the operating system's
 // filesystem on both sides, so that the library's flock (beside the backup's
 // tag) and its statfs free-space check apply.
@@ -52,7 +56,7 @@ func (s pairSpec) pair(logger *slog.Logger, extra ...backup.Option) *backup.Pair
 	if logger != nil {
 		opts = append(opts, backup.WithLogger(logger))
 	}
-	opts = append(opts, extra...)
+	opts = append(append(opts, extra...), protocolOptions...)
 	osfs := afero.NewOsFs()
 	return backup.New(
 		backup.Side{Fs: osfs, Dir: s.Primary, Tag: s.PrimaryTag},

@@ -97,7 +97,7 @@ func (v *vm) boot(s bootSpec) (*bootOut, error) {
 	defer logf.Close()
 	// quiet, edd=off and mitigations=off halve the boot under TCG; none of
 	// them touches MTD, UBI or UBIFS.
-	cmdline := fmt.Sprintf("console=ttyS0 quiet edd=off mitigations=off panic=-1 powercut.mode=%s powercut.workload=%s powercut.mib=%d",
+	cmdline := fmt.Sprintf("console=ttyS0 quiet edd=off mitigations=off no_timer_check panic=-1 powercut.mode=%s powercut.workload=%s powercut.mib=%d",
 		s.mode, s.workload, v.mib)
 	if s.mode == "work" {
 		cmdline += " powercut.watch=1"

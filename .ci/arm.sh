@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# ci/arm.sh: the ARMv7 stage of CI.
+# .ci/arm.sh: the ARMv7 stage of CI.
 #
 #  1. Installs qemu-user-static (Debian's package) if it is missing, and
 #     registers it with binfmt_misc if the kernel does not yet know how to
