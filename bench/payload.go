@@ -7,9 +7,11 @@ import (
 	"math/rand/v2"
 	"os"
 	"path"
-	"path/filepath"
 	"sort"
 	"strings"
+
+	"github.com/dualpart/backup/internal/treetest"
+	"github.com/spf13/afero"
 )
 
 // The app payload the issue asks for: 1,000 files, 50 MiB in all, in nested
@@ -127,64 +129,46 @@ func (p *payload) depth() int {
 	return d
 }
 
-// write creates the payload below root, which must not exist: version 2
-// differs from version 1 in the changed file only. Nothing is synced: the
-// benchmark syncs before each measured run.
+// tree returns the payload at a version: version 2 differs from version 1
+// in the changed file only.
+func (p *payload) tree(version int) treetest.Tree {
+	t := make(treetest.Tree, len(p.dirs)+len(p.files)+len(p.links))
+	for _, d := range p.dirs {
+		t[d] = treetest.Dir(0o755)
+	}
+	for i := range p.files {
+		f := p.files[i]
+		t[f.rel] = treetest.Gen(f.mode, f.size, p.seed(i, version))
+	}
+	for _, l := range p.links {
+		t[l[0]] = treetest.Link(l[1])
+	}
+	return t
+}
+
+// seed is the seed of file i's content at a version.
+func (p *payload) seed(i, version int) uint64 {
+	if i == p.changed && version >= 2 {
+		return p.files[i].seed ^ 0xc0ffee<<20
+	}
+	return p.files[i].seed
+}
+
+// write creates the payload below root, which must not exist. Nothing is
+// synced: the benchmark syncs before each measured run.
 func (p *payload) write(root string, version int) error {
 	if err := os.Mkdir(root, 0o755); err != nil {
 		return err
 	}
-	for _, d := range p.dirs {
-		if err := os.Mkdir(filepath.Join(root, d), 0o755); err != nil {
-			return err
-		}
-	}
-	for i := range p.files {
-		if err := p.writeFile(root, i, version); err != nil {
-			return err
-		}
-	}
-	for _, l := range p.links {
-		if err := os.Symlink(l[1], filepath.Join(root, filepath.FromSlash(l[0]))); err != nil {
-			return err
-		}
-	}
-	return nil
+	return p.tree(version).Write(afero.NewOsFs(), root)
 }
 
 // writeFile writes file i at the given version in place (truncate and
 // write), as a customer's cp does, with its mode set whatever the umask.
 func (p *payload) writeFile(root string, i, version int) error {
 	f := p.files[i]
-	seed := f.seed
-	if i == p.changed && version >= 2 {
-		seed ^= 0xc0ffee << 20
-	}
-	var key [32]byte
-	for b := 0; b < 8; b++ {
-		key[b] = byte(seed >> (8 * b))
-	}
-	src := rand.NewChaCha8(key)
-	name := filepath.Join(root, filepath.FromSlash(f.rel))
-	out, err := os.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, f.mode)
-	if err != nil {
-		return err
-	}
-	buf := make([]byte, 1<<20)
-	for left := f.size; left > 0; {
-		n := min(left, int64(len(buf)))
-		src.Read(buf[:n])
-		if _, err := out.Write(buf[:n]); err != nil {
-			out.Close()
-			return err
-		}
-		left -= n
-	}
-	if err := out.Chmod(f.mode); err != nil {
-		out.Close()
-		return err
-	}
-	return out.Close()
+	one := treetest.Tree{f.rel: treetest.Gen(f.mode, f.size, p.seed(i, version))}
+	return one.Write(afero.NewOsFs(), root)
 }
 
 // changedPath is the slash path of the file scenario C changes.

@@ -80,19 +80,19 @@ func newDemo(root string, out io.Writer) *demo {
 		"lib/libapp.so":   linkNode("libapp.so.1"),
 		"lib/libapp.so.1": fileNode(0o644, filler("lib1", 9000)),
 	}
-	v2 := v1.with(tree{
+	v2 := v1.With(tree{
 		"bin/app":         fileNode(0o755, "#!/bin/sh\n# app 2\n"+filler("app2", 6500)),
 		"etc/app.conf":    fileNode(0o644, "server=example.net\nversion=2\n"),
 		"etc/legacy.conf": node{}, // removed
 		"etc/limits.conf": fileNode(0o640, "max_clients=8\n"),
 	})
-	v3 := v2.with(tree{"plugins": dirNode(0o755), "plugins/gps.so": fileNode(0o644, filler("gps", 3000))})
-	v4 := v3.with(tree{"plugins/modem.so": fileNode(0o644, filler("modem", 4000))})
+	v3 := v2.With(tree{"plugins": dirNode(0o755), "plugins/gps.so": fileNode(0o644, filler("gps", 3000))})
+	v4 := v3.With(tree{"plugins/modem.so": fileNode(0o644, filler("modem", 4000))})
 	big := tree{"bin/app": fileNode(0o755, "#!/bin/sh\n# app 5\n"+filler("app5", 7000)), "maps": dirNode(0o755)}
 	for i := 1; i <= 12; i++ {
 		big[fmt.Sprintf("maps/tile%02d.bin", i)] = fileNode(0o644, filler(fmt.Sprintf("tile%d", i), 48<<10))
 	}
-	v5 := v4.with(big)
+	v5 := v4.With(big)
 	d.versions = map[int]tree{1: v1, 2: v2, 3: v3, 4: v4, 5: v5}
 	return d
 }

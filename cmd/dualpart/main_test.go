@@ -131,7 +131,7 @@ func put(t *testing.T, dir, tagPath string, tr tree, tag string) {
 	}
 }
 
-func mustReadTree(t *testing.T, dir string) tree {
+func mustReadTree(t *testing.T, dir string) map[string]string {
 	t.Helper()
 	tr, err := readTree(dir)
 	if err != nil {
@@ -154,16 +154,16 @@ func checkSide(t *testing.T, dir, tag string, want tree, version string) {
 	}
 }
 
-// sides is what a pair holds, for "nothing lost" checks: each payload and
-// each tag ("" when absent).
+// sides is what a pair holds, for "nothing lost" checks: each payload's
+// listing (nil when absent) and each tag ("" when absent).
 type sides struct {
-	Primary, Backup       tree
+	Primary, Backup       map[string]string
 	PrimaryTag, BackupTag string
 }
 
 func readSides(t *testing.T, l layout) sides {
 	t.Helper()
-	read := func(dir string) tree {
+	read := func(dir string) map[string]string {
 		tr, err := readTree(dir)
 		if errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.ENOTDIR) {
 			return nil
@@ -194,24 +194,17 @@ type inodeStat struct {
 // inodes records the inode, size, mode and mtime of every path below root.
 func inodes(t *testing.T, root string) map[string]inodeStat {
 	t.Helper()
-	m := make(map[string]inodeStat)
-	err := filepath.WalkDir(root, func(name string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		fi, err := os.Lstat(name)
-		if err != nil {
-			return err
-		}
-		st, ok := fi.Sys().(*syscall.Stat_t)
-		if !ok {
-			return fmt.Errorf("%s: no inode", name)
-		}
-		m[name] = inodeStat{uint64(st.Ino), fi.Size(), fi.Mode(), fi.ModTime()}
-		return nil
-	})
+	fis, err := lstatAll(root)
 	if err != nil {
 		t.Fatal(err)
+	}
+	m := make(map[string]inodeStat, len(fis))
+	for name, fi := range fis {
+		st, ok := fi.Sys().(*syscall.Stat_t)
+		if !ok {
+			t.Fatalf("%s: no inode", name)
+		}
+		m[name] = inodeStat{uint64(st.Ino), fi.Size(), fi.Mode(), fi.ModTime()}
 	}
 	return m
 }
@@ -228,7 +221,7 @@ var (
 		"lib/libx.so.1":   fileNode(0o644, filler("libx1", 5000)),
 		"etc/legacy.conf": fileNode(0o644, "old\n"),
 	}
-	appV2 = appV1.with(tree{
+	appV2 = appV1.With(tree{
 		"bin/app":         fileNode(0o755, "#!/bin/sh\necho 2\n"),
 		"etc/legacy.conf": node{},
 		"share":           dirNode(0o755),
@@ -236,12 +229,11 @@ var (
 	})
 )
 
+// fileBytes is the size of tr's files.
 func fileBytes(tr tree) int64 {
 	var n int64
 	for _, e := range tr {
-		if e.kind == 'f' {
-			n += int64(len(e.data))
-		}
+		n += e.Size()
 	}
 	return n
 }

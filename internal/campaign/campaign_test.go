@@ -2,8 +2,6 @@ package campaign_test
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"flag"
 	"fmt"
 	"hash/fnv"
@@ -11,7 +9,6 @@ import (
 	"math/rand"
 	"os"
 	"path/filepath"
-	"sort"
 	"strings"
 	"sync"
 	"testing"
@@ -20,6 +17,7 @@ import (
 	"github.com/dualpart/backup"
 	"github.com/dualpart/backup/internal/crashfs"
 	"github.com/dualpart/backup/internal/testhooks"
+	"github.com/dualpart/backup/internal/treetest"
 	"github.com/google/go-cmp/cmp"
 	"github.com/spf13/afero"
 )
@@ -56,20 +54,14 @@ var (
 	backupS = backup.Side{Dir: "/usr_data/appbackup/apps", Tag: "/usr_data/appbackup/app_ver.txt"}
 )
 
-// tree is a payload: path -> "dir MODE", "file MODE SHA", "link TARGET".
-type tree map[string]string
-
-// spec is a payload to write: path -> "dir", "exe CONTENT", "file
-// CONTENT", "link TARGET".
-type spec map[string]string
-
 // payload returns a deterministic payload of n files in nested directories,
 // with an executable, a symlink and files over 4 KiB (so that writes can
 // tear), at revision rev: a higher rev changes some files, adds some and
 // removes some.
-func payload(n, rev int) spec {
-	s := spec{"bin": "dir", "lib": "dir", "lib/sub": "dir", "etc": "dir", "current": "link bin/app"}
-	s["bin/app"] = fmt.Sprintf("exe app revision %d", rev)
+func payload(n, rev int) treetest.Tree {
+	dir := treetest.Dir(0o755)
+	s := treetest.Tree{"bin": dir, "lib": dir, "lib/sub": dir, "etc": dir, "current": treetest.Link("bin/app")}
+	s["bin/app"] = treetest.File(0o755, fmt.Sprintf("app revision %d", rev))
 	for i := 0; i < n; i++ {
 		if rev > 1 && i%4 == 3 {
 			continue // removed in later revisions
@@ -82,44 +74,22 @@ func payload(n, rev int) spec {
 		if rev > 1 && i%4 == 1 {
 			content += fmt.Sprintf(" changed in %d", rev)
 		}
-		s[fmt.Sprintf("%s/f%02d", d, i)] = "file " + content
+		s[fmt.Sprintf("%s/f%02d", d, i)] = treetest.File(0o644, content)
 	}
 	for i := 0; i < rev-1; i++ {
-		s[fmt.Sprintf("etc/new%d", i)] = fmt.Sprintf("file added in %d", rev)
+		s[fmt.Sprintf("etc/new%d", i)] = treetest.File(0o644, fmt.Sprintf("added in %d", rev))
 	}
 	return s
 }
 
 // write puts a payload on a side as the customer's tooling does: files,
 // then the tag, all synced (the setup is durable before the cut).
-func write(t *testing.T, fsys *crashfs.FS, s backup.Side, sp spec, tag string) {
+func write(t *testing.T, fsys *crashfs.FS, s backup.Side, tr treetest.Tree, tag string) {
 	t.Helper()
 	if err := fsys.RemoveAll(s.Dir); err != nil {
 		t.Fatal(err)
 	}
-	must(t, fsys.MkdirAll(s.Dir, 0o755))
-	keys := make([]string, 0, len(sp))
-	for k := range sp {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	for _, k := range keys {
-		name := filepath.Join(s.Dir, k)
-		kind, rest, _ := strings.Cut(sp[k], " ")
-		switch kind {
-		case "dir":
-			must(t, fsys.Mkdir(name, 0o755))
-		case "exe", "file":
-			mode := fs.FileMode(0o644)
-			if kind == "exe" {
-				mode = 0o755
-			}
-			must(t, afero.WriteFile(fsys, name, []byte(rest), mode))
-			must(t, fsys.Chmod(name, mode))
-		case "link":
-			must(t, fsys.SymlinkIfPossible(rest, name))
-		}
-	}
+	must(t, tr.Write(fsys, s.Dir))
 	if tag != "" {
 		must(t, fsys.MkdirAll(filepath.Dir(s.Tag), 0o755))
 		must(t, afero.WriteFile(fsys, s.Tag, []byte(tag), 0o644))
@@ -153,40 +123,13 @@ func must(t *testing.T, err error) {
 	}
 }
 
-// readTree lists a side's payload; nil when there is none.
-func readTree(fsys afero.Fs, dir string) (tree, error) {
+// readTree lists a side's payload in treetest's canonical form; nil when
+// there is none.
+func readTree(fsys afero.Fs, dir string) (map[string]string, error) {
 	if _, err := fsys.Stat(dir); err != nil {
 		return nil, nil
 	}
-	tr := tree{}
-	err := afero.Walk(fsys, dir, func(name string, fi fs.FileInfo, err error) error {
-		if err != nil {
-			return err
-		}
-		rel := strings.TrimPrefix(strings.TrimPrefix(name, dir), "/")
-		if rel == "" {
-			return nil
-		}
-		switch {
-		case fi.Mode()&fs.ModeSymlink != 0:
-			target, err := fsys.(afero.LinkReader).ReadlinkIfPossible(name)
-			if err != nil {
-				return err
-			}
-			tr[rel] = "link " + target
-		case fi.IsDir():
-			tr[rel] = fmt.Sprintf("dir %o", fi.Mode().Perm())
-		default:
-			data, err := afero.ReadFile(fsys, name)
-			if err != nil {
-				return err
-			}
-			sum := sha256.Sum256(data)
-			tr[rel] = fmt.Sprintf("file %o %s", fi.Mode().Perm(), hex.EncodeToString(sum[:6]))
-		}
-		return nil
-	})
-	return tr, err
+	return treetest.Read(fsys, dir)
 }
 
 func readTag(fsys afero.Fs, s backup.Side) (string, bool) {
@@ -201,7 +144,7 @@ func readTag(fsys afero.Fs, s backup.Side) (string, bool) {
 type sideState struct {
 	tag  string
 	has  bool
-	tree tree
+	tree map[string]string
 }
 
 func snapshot(t *testing.T, fsys afero.Fs, s backup.Side) sideState {
@@ -218,8 +161,9 @@ type scenario struct {
 	name string
 	// setup builds the filesystem before the workload, durably.
 	setup func(t *testing.T, fsys *crashfs.FS)
-	// trees are the payloads of the versions involved.
-	trees map[string]tree
+	// trees are the payloads of the versions involved, as treetest lists
+	// them.
+	trees map[string]map[string]string
 	// newest lists the versions that may survive: the newest committed
 	// version for a reconcile; the old or the new one for an install.
 	newest []string
@@ -231,21 +175,12 @@ func reconcileRun(ctx context.Context, p *backup.Pair) error {
 	return err
 }
 
-// specTree is the tree a spec yields when written.
-func specTree(t *testing.T, sp spec) tree {
-	fsys := crashfs.New(crashfs.Options{})
-	write(t, fsys, backup.Side{Dir: "/p", Tag: "/t"}, sp, "")
-	tr, err := readTree(fsys, "/p")
-	must(t, err)
-	return tr
-}
-
 func scenarios(t *testing.T) []scenario {
 	n := size().files
 	v1, v2 := payload(n, 1), payload(n, 2)
-	trees := map[string]tree{"1": specTree(t, v1), "2": specTree(t, v2)}
-	agreeAt := func(t *testing.T, fsys *crashfs.FS, sp spec, tag string) {
-		write(t, fsys, primary, sp, tag)
+	trees := map[string]map[string]string{"1": v1.Describe(), "2": v2.Describe()}
+	agreeAt := func(t *testing.T, fsys *crashfs.FS, tr treetest.Tree, tag string) {
+		write(t, fsys, primary, tr, tag)
 		pair := newPair(fsys)
 		if _, err := pair.Reconcile(context.Background()); err != nil {
 			t.Fatalf("setup reconcile: %v", err)
@@ -258,11 +193,12 @@ func scenarios(t *testing.T) []scenario {
 		}
 		syncAll(t, fsys)
 	}
-	added := payload(n, 1)
-	added["etc/extra"] = "file added by the customer"
-	added["lib/newdir"] = "dir"
-	added["lib/newdir/x"] = "exe new executable"
-	trees["2+"] = specTree(t, added)
+	added := payload(n, 1).With(treetest.Tree{
+		"etc/extra":    treetest.File(0o644, "added by the customer"),
+		"lib/newdir":   treetest.Dir(0o755),
+		"lib/newdir/x": treetest.File(0o755, "new executable"),
+	})
+	trees["2+"] = added.Describe()
 	sc := []scenario{
 		{name: "A first boot (first copy)", setup: func(t *testing.T, fsys *crashfs.FS) {
 			write(t, fsys, primary, v1, "1\n")
@@ -325,13 +261,14 @@ func scenarios(t *testing.T) []scenario {
 			return err
 		}},
 	}
-	upd := payload(n, 1)
-	upd["etc/f02"] = "file new parameters"
-	upd["etc/params"] = "dir"
-	upd["etc/params/apn"] = "file apn=internet"
-	delete(upd, "lib/sub/f01")
-	upd["lib/f01"] = v1["lib/sub/f01"]
-	trees["2u"] = specTree(t, upd)
+	upd := v1.With(treetest.Tree{
+		"etc/f02":        treetest.File(0o644, "new parameters"),
+		"etc/params":     treetest.Dir(0o755),
+		"etc/params/apn": treetest.File(0o644, "apn=internet"),
+		"lib/sub/f01":    {},
+		"lib/f01":        v1["lib/sub/f01"],
+	})
+	trees["2u"] = upd.Describe()
 	for i := range sc {
 		sc[i].trees = trees
 		if sc[i].run == nil {

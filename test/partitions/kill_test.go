@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/dualpart/backup/internal/treetest"
 	"github.com/google/go-cmp/cmp"
 )
 
@@ -40,7 +41,7 @@ func TestKillDuringCopy(t *testing.T) {
 	}
 	r := newRig(t, part, part)
 	ps, bs := r.sides()[0], r.sides()[1]
-	tr := func(v int) tree { return app(v, files, size) }
+	tr := func(v int) treetest.Tree { return app(v, files, size) }
 	rng := rand.New(rand.NewPCG(*seed, 0x6b696c6c))
 
 	writeTree(t, ps.dir, tr(1))
@@ -178,7 +179,7 @@ func (r *rig) killReconcile(t *testing.T, delay time.Duration, watch []string) b
 // reconciling: status --verify full must find no side with a tag damaged,
 // each such side must hold exactly its version's payload, and one of them
 // the newest version.
-func (r *rig) checkAfterKill(t *testing.T, newest int, tr func(int) tree) {
+func (r *rig) checkAfterKill(t *testing.T, newest int, tr func(int) treetest.Tree) {
 	t.Helper()
 	res, p := r.run(t, "status", "--verify", "full")
 	found := [2]sideJSON{p.Primary, p.Backup}
@@ -194,7 +195,7 @@ func (r *rig) checkAfterKill(t *testing.T, newest int, tr func(int) tree) {
 		if found[i].State != "ok" && found[i].State != "unverified" {
 			t.Errorf("%s has tag %d, but status --verify full says %v\n%s", s.dir, v, found[i], res.stderr)
 		}
-		if diff := cmp.Diff(tr(v).describe(), readTree(t, s.dir)); diff != "" {
+		if diff := cmp.Diff(tr(v).Describe(), readTree(t, s.dir)); diff != "" {
 			t.Errorf("%s has tag %d, but its payload differs (-want +got):\n%s", s.dir, v, diff)
 		}
 		if v == newest {

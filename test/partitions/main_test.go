@@ -5,27 +5,24 @@ package partitions_test
 import (
 	"bufio"
 	"bytes"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
-	"io"
 	"io/fs"
-	"math/rand/v2"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime"
 	"sort"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 
 	"github.com/dualpart/backup/internal/sysfs/sysfstest"
+	"github.com/dualpart/backup/internal/treetest"
 	"github.com/google/go-cmp/cmp"
+	"github.com/spf13/afero"
 )
 
 var seed = flag.Uint64("partitions.seed", 1, "seed of the kill instants and events")
@@ -213,128 +210,32 @@ func (r *rig) sides() [2]side {
 	return [2]side{{r.primary, r.primaryTag}, {r.backup, r.backupTag}}
 }
 
-// A node is an entry of a payload as the tests describe it.
-type node struct {
-	kind   byte // 'd', 'f', 'l'
-	mode   fs.FileMode
-	size   int64
-	seed   uint64 // a file's content: size bytes from this seed
-	target string
-}
-
-// tree is a payload: slash path -> node.
-type tree map[string]node
-
-func dir(mode fs.FileMode) node { return node{kind: 'd', mode: mode} }
-func file(mode fs.FileMode, size int64, seed uint64) node {
-	return node{kind: 'f', mode: mode, size: size, seed: seed}
-}
-func link(target string) node { return node{kind: 'l', target: target} }
-
-// content returns a file's bytes: deterministic, incompressible.
-func content(size int64, seed uint64) []byte {
-	var key [32]byte
-	for i := 0; i < 8; i++ {
-		key[i] = byte(seed >> (8 * i))
-	}
-	b := make([]byte, size)
-	rand.NewChaCha8(key).Read(b)
-	return b
-}
-
-var sums sync.Map // [2]uint64{size, seed} -> string
-
-func contentSum(size int64, seed uint64) string {
-	k := [2]uint64{uint64(size), seed}
-	if s, ok := sums.Load(k); ok {
-		return s.(string)
-	}
-	h := sha256.Sum256(content(size, seed))
-	s := hex.EncodeToString(h[:])
-	sums.Store(k, s)
-	return s
-}
-
-// describe returns what the payload must hold: path -> "dir 0755", "file
-// 0644 SIZE SHA256", "link TARGET".
-func (tr tree) describe() map[string]string {
-	out := make(map[string]string, len(tr))
-	for p, n := range tr {
-		switch n.kind {
-		case 'd':
-			out[p] = fmt.Sprintf("dir %04o", n.mode)
-		case 'f':
-			out[p] = fmt.Sprintf("file %04o %d %s", n.mode, n.size, contentSum(n.size, n.seed))
-		case 'l':
-			out[p] = "link " + n.target
-		}
-	}
-	return out
-}
-
-// readTree describes what a payload directory holds, in describe's terms.
+// readTree describes what a payload directory holds, in treetest's
+// canonical form: what tree's Describe returns for it.
 func readTree(t testing.TB, root string) map[string]string {
 	t.Helper()
-	out := make(map[string]string)
-	err := filepath.WalkDir(root, func(name string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		if name == root {
-			return nil
-		}
-		rel, _ := filepath.Rel(root, name)
-		rel = filepath.ToSlash(rel)
-		fi, err := os.Lstat(name)
-		if err != nil {
-			return err
-		}
-		switch m := fi.Mode(); {
-		case m.IsDir():
-			out[rel] = fmt.Sprintf("dir %04o", m.Perm())
-		case m.IsRegular():
-			f, err := os.Open(name)
-			if err != nil {
-				return err
-			}
-			h := sha256.New()
-			_, err = io.Copy(h, f)
-			f.Close()
-			if err != nil {
-				return err
-			}
-			out[rel] = fmt.Sprintf("file %04o %d %s", m.Perm(), fi.Size(), hex.EncodeToString(h.Sum(nil)))
-		case m&fs.ModeSymlink != 0:
-			target, err := os.Readlink(name)
-			if err != nil {
-				return err
-			}
-			out[rel] = "link " + target
-		default:
-			out[rel] = "other " + m.String()
-		}
-		return nil
-	})
+	out, err := treetest.Read(afero.NewOsFs(), root)
 	if err != nil {
 		t.Fatalf("read payload %q: %v", root, err)
 	}
 	return out
 }
 
-// writeTree makes dir hold exactly tr, as a customer's tooling would:
-// it writes what differs from what is there and removes the rest, with
-// no fsync and no manifest.
-func writeTree(t testing.TB, root string, tr tree) {
+// writeTree makes root hold exactly tr, as a customer's tooling would:
+// it removes what tr lacks or holds as another entry, deepest first, then
+// writes what differs (and sets every directory's mode), with no fsync
+// and no manifest.
+func writeTree(t testing.TB, root string, tr treetest.Tree) {
 	t.Helper()
 	have := map[string]string{}
 	if _, err := os.Lstat(root); err == nil {
 		have = readTree(t, root)
 	}
-	want := tr.describe()
-	// Remove what must go, deepest first.
+	want := tr.Describe()
+	isDir := func(d string) bool { return strings.HasPrefix(d, "dir ") }
 	var gone []string
 	for p, d := range have {
-		if want[p] != d && !(strings.HasPrefix(d, "dir ") && strings.HasPrefix(want[p], "dir ")) {
+		if want[p] != d && !(isDir(d) && isDir(want[p])) {
 			gone = append(gone, p)
 		}
 	}
@@ -344,35 +245,14 @@ func writeTree(t testing.TB, root string, tr tree) {
 			t.Fatal(err)
 		}
 	}
-	if err := os.MkdirAll(root, 0o755); err != nil {
+	changed := treetest.Tree{}
+	for p, n := range tr {
+		if have[p] != want[p] || isDir(want[p]) {
+			changed[p] = n
+		}
+	}
+	if err := changed.Write(afero.NewOsFs(), root); err != nil {
 		t.Fatal(err)
-	}
-	paths := make([]string, 0, len(tr))
-	for p := range tr {
-		paths = append(paths, p)
-	}
-	sort.Strings(paths)
-	for _, p := range paths {
-		n, name := tr[p], filepath.Join(root, filepath.FromSlash(p))
-		if have[p] == want[p] && n.kind != 'd' {
-			continue
-		}
-		var err error
-		switch n.kind {
-		case 'd':
-			if err = os.MkdirAll(name, n.mode); err == nil {
-				err = os.Chmod(name, n.mode)
-			}
-		case 'f':
-			if err = os.WriteFile(name, content(n.size, n.seed), n.mode); err == nil {
-				err = os.Chmod(name, n.mode)
-			}
-		case 'l':
-			err = os.Symlink(n.target, name)
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
 	}
 }
 
@@ -406,12 +286,12 @@ func readTag(t testing.TB, tag string) int {
 
 // checkSide fails the test unless the side holds version v's payload and
 // tag.
-func checkSide(t *testing.T, s side, v int, want tree) {
+func checkSide(t *testing.T, s side, v int, want treetest.Tree) {
 	t.Helper()
 	if got := readTag(t, s.tag); got != v {
 		t.Errorf("tag %q says %d, want %d", s.tag, got, v)
 	}
-	if diff := cmp.Diff(want.describe(), readTree(t, s.dir)); diff != "" {
+	if diff := cmp.Diff(want.Describe(), readTree(t, s.dir)); diff != "" {
 		t.Errorf("payload %q, version %d (-want +got):\n%s", s.dir, v, diff)
 	}
 }
@@ -428,34 +308,34 @@ func removeSide(t testing.TB, s side) {
 // app returns version v of an app with n data files of size/2 to 3*size/2
 // bytes: half the data files change with every version, a file comes and
 // goes with odd versions, and version 3 adds a plugin directory.
-func app(v, n int, size int64) tree {
-	tr := tree{
-		"bin":             dir(0o755),
-		"bin/app":         file(0o755, 40<<10+int64(v)*97, seedOf("app", v)),
-		"etc":             dir(0o750),
-		"etc/app.conf":    file(0o644, 300+int64(v), seedOf("conf", v)),
-		"etc/key":         file(0o600, 32, seedOf("key", 0)),
-		"lib":             dir(0o755),
-		"lib/libapp.so":   link("libapp.so.1"),
-		"lib/libapp.so.1": file(0o644, 100<<10, seedOf("lib", v/2)),
-		"data":            dir(0o755),
+func app(v, n int, size int64) treetest.Tree {
+	tr := treetest.Tree{
+		"bin":             treetest.Dir(0o755),
+		"bin/app":         treetest.Gen(0o755, 40<<10+int64(v)*97, seedOf("app", v)),
+		"etc":             treetest.Dir(0o750),
+		"etc/app.conf":    treetest.Gen(0o644, 300+int64(v), seedOf("conf", v)),
+		"etc/key":         treetest.Gen(0o600, 32, seedOf("key", 0)),
+		"lib":             treetest.Dir(0o755),
+		"lib/libapp.so":   treetest.Link("libapp.so.1"),
+		"lib/libapp.so.1": treetest.Gen(0o644, 100<<10, seedOf("lib", v/2)),
+		"data":            treetest.Dir(0o755),
 	}
 	for i := 0; i < n; i++ {
 		sub := fmt.Sprintf("data/d%d", i%10)
-		tr[sub] = dir(0o755)
+		tr[sub] = treetest.Dir(0o755)
 		rev := 0
 		if i%2 == 0 {
 			rev = v
 		}
 		sz := size/2 + int64(i)*7919%size + int64(i)
-		tr[fmt.Sprintf("%s/f%03d", sub, i)] = file(0o644, sz, seedOf(fmt.Sprintf("f%d", i), rev))
+		tr[fmt.Sprintf("%s/f%03d", sub, i)] = treetest.Gen(0o644, sz, seedOf(fmt.Sprintf("f%d", i), rev))
 	}
 	if v%2 == 1 {
-		tr["data/odd"] = file(0o644, 5000, seedOf("odd", v))
+		tr["data/odd"] = treetest.Gen(0o644, 5000, seedOf("odd", v))
 	}
 	if v >= 3 {
-		tr["plugins"] = dir(0o755)
-		tr["plugins/gps.so"] = file(0o755, 20<<10, seedOf("gps", 3))
+		tr["plugins"] = treetest.Dir(0o755)
+		tr["plugins/gps.so"] = treetest.Gen(0o755, 20<<10, seedOf("gps", 3))
 	}
 	return tr
 }
@@ -471,7 +351,7 @@ func seedOf(name string, v int) uint64 {
 // agree checks, after a reboot, that both sides hold version v as want
 // describes, that status --verify full finds both ok and nothing to do, and
 // that a reconcile writes nothing at all to either partition.
-func (r *rig) agree(t *testing.T, v int, want tree) {
+func (r *rig) agree(t *testing.T, v int, want treetest.Tree) {
 	t.Helper()
 	r.reboot(t)
 	for _, s := range r.sides() {

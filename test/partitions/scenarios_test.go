@@ -4,6 +4,8 @@ package partitions_test
 
 import (
 	"testing"
+
+	"github.com/dualpart/backup/internal/treetest"
 )
 
 // TestScenarios plays the design's scenarios A to D, then the vendor's test
@@ -14,7 +16,7 @@ import (
 func TestScenarios(t *testing.T) {
 	r := newRig(t, 64<<20, 96<<20)
 	ps, bs := r.sides()[0], r.sides()[1]
-	v := func(i int) tree { return app(i, 40, 64<<10) }
+	v := func(i int) treetest.Tree { return app(i, 40, 64<<10) }
 	steps := []struct {
 		name           string
 		event          func(t testing.TB)

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/dualpart/backup/internal/treetest"
 	"github.com/google/go-cmp/cmp"
 )
 
@@ -27,7 +28,7 @@ func TestBackupTooSmall(t *testing.T) {
 
 	// refused checks that reconcile, with flags, refuses for want of
 	// space and writes nothing to usr_data, the old backup staying whole.
-	refused := func(t *testing.T, backupVersion int, backupTree tree, flags ...string) {
+	refused := func(t *testing.T, backupVersion int, backupTree treetest.Tree, flags ...string) {
 		t.Helper()
 		r.reboot(t)
 		r.data.Sync(t)
@@ -59,7 +60,7 @@ func TestBackupTooSmall(t *testing.T) {
 		refused(t, 1, v1)
 		// The primary is left as the customer wrote it (plus, at most,
 		// its manifest).
-		if diff := cmp.Diff(v2.describe(), readTree(t, ps.dir)); diff != "" {
+		if diff := cmp.Diff(v2.Describe(), readTree(t, ps.dir)); diff != "" {
 			t.Errorf("primary payload after the refused copy (-want +got):\n%s", diff)
 		}
 		if got := readTag(t, ps.tag); got != 2 {

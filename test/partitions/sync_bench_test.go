@@ -14,6 +14,7 @@ import (
 	"github.com/dualpart/backup/internal/manifest"
 	"github.com/dualpart/backup/internal/sysfs/sysfstest"
 	"github.com/dualpart/backup/internal/testhooks"
+	"github.com/dualpart/backup/internal/treetest"
 	"github.com/spf13/afero"
 )
 
@@ -170,8 +171,8 @@ func benchSync(b *testing.B, where, work, variant string) {
 			}
 		case "one":
 			version++
-			name := filepath.Join(p.Dir, "data", "d0", "f000")
-			if err := os.WriteFile(name, content(64<<10, uint64(version)), 0o644); err != nil {
+			f000 := treetest.Tree{"data/d0/f000": treetest.Gen(0o644, 64<<10, uint64(version))}
+			if err := f000.Write(p.Fs, p.Dir); err != nil {
 				b.Fatal(err)
 			}
 			publish()

@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+
+	"github.com/dualpart/backup/internal/treetest"
 )
 
 // result is the check's verdict, printed as one JSON line after a cut.
@@ -191,7 +193,7 @@ func (g *guest) view(s side, st *pairStatus) sideView {
 // versions exactly, its damaged variant, or how it differs from version
 // tagged (what its tag claims) or else from the nearest version.
 // It also returns the walk, nil if it failed.
-func (g *guest) classify(s side, tagged int) (string, map[string]facts) {
+func (g *guest) classify(s side, tagged int) (string, map[string]string) {
 	got, err := scan(s.dir)
 	if errors.Is(err, fs.ErrNotExist) {
 		return "absent", got
@@ -205,7 +207,7 @@ func (g *guest) classify(s side, tagged int) (string, map[string]facts) {
 	var best []string
 	bestName := ""
 	for _, v := range g.wl.versions {
-		d := diff(g.wl.tree(v).expected(), got, 6)
+		d := diff(g.expected(v), got, 6)
 		if len(d) == 0 {
 			return fmt.Sprintf("v%d", v), got
 		}
@@ -214,11 +216,26 @@ func (g *guest) classify(s side, tagged int) (string, map[string]facts) {
 		}
 	}
 	if g.wl.damaged != nil && s.name == g.wl.damagedSide {
-		if len(diff(g.wl.damaged().expected(), got, 1)) == 0 {
+		if len(diff(g.expected(0), got, 1)) == 0 {
 			return "damaged-v1", got
 		}
 	}
 	return fmt.Sprintf("other (vs %s: %s)", bestName, strings.Join(best, "; ")), got
+}
+
+// expected returns the listing of a side holding version v of the
+// workload, or its damaged variant for v 0.
+func (g *guest) expected(v int) map[string]string {
+	if l, ok := g.want[v]; ok {
+		return l
+	}
+	t := g.wl.damaged
+	if v != 0 {
+		t = func() treetest.Tree { return g.wl.tree(v) }
+	}
+	l := t().Describe()
+	g.want[v] = l
+	return l
 }
 
 // leftovers lists names beside s's tag other than the payload, the tag and

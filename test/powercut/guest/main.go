@@ -26,7 +26,10 @@ const dualpartBin = "/bin/dualpart"
 
 type guest struct {
 	wl    *workload
-	scans map[string]map[string]facts // the last walk of each side, by view
+	scans map[string]map[string]string // the last walk of each side, by view
+	// want holds the listings of the workload's versions, by version (0
+	// for the damaged variant), each computed once.
+	want map[int]map[string]string
 }
 
 // run is one dualpart invocation.
@@ -99,7 +102,7 @@ func main() {
 	if wl == nil {
 		fatal("unknown workload %q", *wlName)
 	}
-	g := &guest{wl: wl, scans: map[string]map[string]facts{}}
+	g := &guest{wl: wl, scans: map[string]map[string]string{}, want: map[int]map[string]string{}}
 	switch *mode {
 	case "setup":
 		if !*mountedSys || !*mountedUsr {

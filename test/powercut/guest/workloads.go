@@ -3,9 +3,10 @@ package main
 import (
 	"fmt"
 	"io/fs"
-	"maps"
 	"os"
 	"path/filepath"
+
+	"github.com/dualpart/backup/internal/treetest"
 )
 
 // The two sides, as the issue lays them out on the two UBIFS volumes.
@@ -36,11 +37,11 @@ type workload struct {
 	// start ("primary" or "backup"): invariant 1 says it is never touched.
 	// Empty for an install, which writes both sides in turn.
 	source string
-	tree   func(version int) tree
+	tree   func(version int) treetest.Tree
 	// damaged, if set, is the content the named side holds, under its
 	// original tag, before the repair: it is allowed to read "damaged".
 	damagedSide string
-	damaged     func() tree
+	damaged     func() treetest.Tree
 	// setup writes the starting state on freshly made volumes.
 	setup func(g *guest) error
 	// cmd is the dualpart command under test: "reconcile" if empty.
@@ -52,7 +53,7 @@ type workload struct {
 }
 
 func workloads(mib int) map[string]*workload {
-	b := func(int) tree { return baseTree(mib) }
+	b := func(int) treetest.Tree { return baseTree(mib) }
 	return map[string]*workload{
 		"A": {
 			name: "A", doc: "first copy: primary v1, backup gone (scenarios A and B)",
@@ -68,13 +69,13 @@ func workloads(mib int) map[string]*workload {
 		"C": {
 			name: "C", doc: "one changed file: primary v2 (customer's echo 2 > tag), backup v1",
 			newest: 2, versions: []int{1, 2}, source: "primary",
-			tree: func(v int) tree { return changedOneTree(mib, v) },
+			tree: func(v int) treetest.Tree { return changedOneTree(mib, v) },
 			setup: func(g *guest) error {
 				if err := g.commitBoth(changedOneTree(mib, 1), 1); err != nil {
 					return err
 				}
-				e := changedOneTree(mib, 2)["bin/app"]
-				if err := os.WriteFile(filepath.Join(primaryDir, "bin/app"), e.content(), e.Mode); err != nil {
+				app := treetest.Tree{"bin/app": changedOneTree(mib, 2)["bin/app"]}
+				if err := write(app, primaryDir); err != nil {
 					return err
 				}
 				return writeTag(primaryTag, 2)
@@ -84,7 +85,7 @@ func workloads(mib int) map[string]*workload {
 		"D": {
 			name: "D", doc: "restore the primary: backup v2, primary back at factory v1",
 			newest: 2, versions: []int{1, 2}, source: "backup",
-			tree: func(v int) tree { return manyChangesTree(mib, v) },
+			tree: func(v int) treetest.Tree { return manyChangesTree(mib, v) },
 			setup: func(g *guest) error {
 				if err := g.commitBoth(manyChangesTree(mib, 2), 2); err != nil {
 					return err
@@ -94,7 +95,7 @@ func workloads(mib int) map[string]*workload {
 						return err
 					}
 				}
-				if err := manyChangesTree(mib, 1).write(primaryDir); err != nil {
+				if err := write(manyChangesTree(mib, 1), primaryDir); err != nil {
 					return err
 				}
 				return writeTag(primaryTag, 1)
@@ -105,11 +106,9 @@ func workloads(mib int) map[string]*workload {
 			name: "R", doc: "repair: both v1, one block of the primary's biggest file flipped (--verify full)",
 			newest: 1, versions: []int{1}, source: "backup", tree: b,
 			damagedSide: "primary",
-			damaged: func() tree {
+			damaged: func() treetest.Tree {
 				t := baseTree(mib)
-				e := t["bin/app"]
-				e.Corrupt = true
-				t["bin/app"] = e
+				t["bin/app"] = corrupted(t["bin/app"])
 				return t
 			},
 			setup: func(g *guest) error {
@@ -124,12 +123,12 @@ func workloads(mib int) map[string]*workload {
 		"I": {
 			name: "I", doc: "install: both v1, v2 (many changes) staged in " + stagingDir + "; dualpart install --version 2",
 			newest: 2, after: []int{1, 2}, versions: []int{1, 2},
-			tree: func(v int) tree { return manyChangesTree(mib, v) },
+			tree: func(v int) treetest.Tree { return manyChangesTree(mib, v) },
 			setup: func(g *guest) error {
 				if err := g.commitBoth(manyChangesTree(mib, 1), 1); err != nil {
 					return err
 				}
-				return manyChangesTree(mib, 2).write(stagingDir)
+				return write(manyChangesTree(mib, 2), stagingDir)
 			},
 			cmd:       "install",
 			flags:     []string{"--from", stagingDir, "--version", "2"},
@@ -158,14 +157,12 @@ func (wl *workload) accepted() []int {
 // baseTree is version 1 of every workload: about mib MiB in a big binary,
 // a library, many small files (half compressible), empty files and
 // directories, a read-only file, relative, absolute and dangling symlinks.
-func baseTree(mib int) tree {
+func baseTree(mib int) treetest.Tree {
 	big := int64(mib) << 20
-	t := tree{}
-	dir := func(p string, m fs.FileMode) { t[p] = entry{Path: p, Kind: 'd', Mode: m} }
-	file := func(p string, m fs.FileMode, size int64, text bool) {
-		t[p] = entry{Path: p, Kind: 'f', Mode: m, Size: size, Seed: 1, Text: text}
-	}
-	link := func(p, target string) { t[p] = entry{Path: p, Kind: 'l', Target: target} }
+	t := treetest.Tree{}
+	dir := func(p string, m fs.FileMode) { t[p] = treetest.Dir(m) }
+	file := func(p string, m fs.FileMode, size int64, text bool) { t[p] = genFile(p, m, size, 1, text) }
+	link := func(p, target string) { t[p] = treetest.Link(target) }
 
 	dir("bin", 0o755)
 	file("bin/app", 0o755, big/2, false)
@@ -200,12 +197,11 @@ func baseTree(mib int) tree {
 
 // changedOneTree: version 2 differs from version 1 by the content of the
 // biggest file only.
-func changedOneTree(mib, v int) tree {
+func changedOneTree(mib, v int) treetest.Tree {
 	t := baseTree(mib)
 	if v == 2 {
-		e := t["bin/app"]
-		e.Seed = 2
-		t["bin/app"] = e
+		app := t["bin/app"]
+		t["bin/app"] = genFile("bin/app", app.Mode(), app.Size(), 2, false)
 	}
 	return t
 }
@@ -213,40 +209,36 @@ func changedOneTree(mib, v int) tree {
 // manyChangesTree: version 2 changes contents and a size, removes a file
 // and a directory tree, adds files and directories, changes a mode and a
 // symlink's target.
-func manyChangesTree(mib, v int) tree {
+func manyChangesTree(mib, v int) treetest.Tree {
 	t := baseTree(mib)
 	if v != 2 {
 		return t
 	}
 	big := int64(mib) << 20
-	t = maps.Clone(t)
-	set := func(p string, f func(*entry)) {
-		e := t[p]
-		f(&e)
-		t[p] = e
+	changes := treetest.Tree{
+		"bin/app":              genFile("bin/app", t["bin/app"].Mode(), t["bin/app"].Size(), 2, false),
+		"lib/libcore.so":       genFile("lib/libcore.so", t["lib/libcore.so"].Mode(), big/4+12345, 2, false),
+		"etc/app.conf":         genFile("etc/app.conf", 0o640, 2000, 1, true), // the mode only
+		"bin/app-current":      treetest.Link("./app"),
+		"data/blob-03.dat":     {},
+		"share/doc/a/b/README": {},
+		"share/doc/a/b":        {},
+		"share/doc/a":          {},
+		"newdir":               treetest.Dir(0o755),
+		"newdir/x":             treetest.Dir(0o750),
+		"newdir/x/file":        genFile("newdir/x/file", 0o640, 5000, 2, true),
 	}
-	set("bin/app", func(e *entry) { e.Seed = 2 })
-	set("lib/libcore.so", func(e *entry) { e.Seed = 2; e.Size = big/4 + 12345 })
-	set("etc/app.conf", func(e *entry) { e.Mode = 0o640 })
-	set("bin/app-current", func(e *entry) { e.Target = "./app" })
-	delete(t, "data/blob-03.dat")
-	delete(t, "share/doc/a/b/README")
-	delete(t, "share/doc/a/b")
-	delete(t, "share/doc/a")
 	for i := 0; i < 4; i++ {
 		p := fmt.Sprintf("data/new-%d.dat", i)
-		t[p] = entry{Path: p, Kind: 'f', Mode: 0o644, Size: big / 64, Seed: 2}
+		changes[p] = genFile(p, 0o644, big/64, 2, false)
 	}
-	t["newdir"] = entry{Path: "newdir", Kind: 'd', Mode: 0o755}
-	t["newdir/x"] = entry{Path: "newdir/x", Kind: 'd', Mode: 0o750}
-	t["newdir/x/file"] = entry{Path: "newdir/x/file", Kind: 'f', Mode: 0o640, Size: 5000, Seed: 2, Text: true}
-	return t
+	return t.With(changes)
 }
 
 // commitBoth writes t as version v on the primary, as a customer would,
 // and has dualpart copy it to the backup (which writes both manifests).
-func (g *guest) commitBoth(t tree, v int) error {
-	if err := t.write(primaryDir); err != nil {
+func (g *guest) commitBoth(t treetest.Tree, v int) error {
+	if err := write(t, primaryDir); err != nil {
 		return fmt.Errorf("write v%d: %w", v, err)
 	}
 	if err := writeTag(primaryTag, v); err != nil {
@@ -264,7 +256,7 @@ func writeTag(name string, v int) error {
 }
 
 // corruptInPlace flips one 4 KiB block in the middle of name, as
-// entry.Corrupt describes, and syncs it: bit rot that keeps size and mode.
+// corrupted describes, and syncs it: bit rot that keeps size and mode.
 func corruptInPlace(name string) error {
 	f, err := os.OpenFile(name, os.O_RDWR, 0)
 	if err != nil {
