@@ -381,7 +381,7 @@ func TestDiverged(t *testing.T) {
 	if !errors.Is(err, ErrDiverged) {
 		t.Fatalf("Reconcile() = %v, want ErrDiverged", err)
 	}
-	if diff := cmp.Diff(appV1(false), readTree(t, e.backup)); diff != "" {
+	if diff := cmp.Diff(appV1(false).Describe(), readTree(t, e.backup)); diff != "" {
 		t.Errorf("backup changed (-want +got):\n%s", diff)
 	}
 	if _, err := e.pair().Status(context.Background()); !errors.Is(err, ErrDiverged) {

@@ -9,6 +9,7 @@ import (
 
 	"github.com/dualpart/backup/internal/durable"
 	"github.com/dualpart/backup/internal/manifest"
+	"github.com/dualpart/backup/internal/nofollow"
 	"github.com/dualpart/backup/internal/sysfs"
 	"github.com/spf13/afero"
 )
@@ -201,7 +202,7 @@ func readBack(ctx context.Context, d Side, written []Entry) ([]Entry, error) {
 // were written.
 func hashFromMedium(ctx context.Context, fsys afero.Fs, name string) ([sha256.Size]byte, error) {
 	var sum [sha256.Size]byte
-	f, err := fsys.Open(name)
+	f, err := nofollow.Open(fsys, name)
 	if err != nil {
 		return sum, err
 	}

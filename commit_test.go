@@ -109,7 +109,7 @@ func TestDecayedSource(t *testing.T) {
 		t.Errorf("backup tag = %q, want the intact 1", got)
 	}
 	wantTree := appV1(false)
-	if diff := cmp.Diff(wantTree, readTree(t, e.backup)); diff != "" {
+	if diff := cmp.Diff(wantTree.Describe(), readTree(t, e.backup)); diff != "" {
 		t.Errorf("backup changed (-want +got):\n%s", diff)
 	}
 }

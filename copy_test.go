@@ -38,7 +38,7 @@ func TestSymlinks(t *testing.T) {
 	if err != nil || len(ents) != 0 {
 		t.Errorf("outside directory holds %d entries (err %v), want 0", len(ents), err)
 	}
-	wantAgree(t, e, readTree(t, e.primary), "1\n")
+	wantAgreeListing(t, e, readTree(t, e.primary), "1\n")
 	if st, _, err := e.backup.Fs.(afero.Lstater).LstatIfPossible(filepath.Join(e.backup.Dir, "lib")); err != nil || !st.IsDir() {
 		t.Errorf("backup lib = %v, %v; want a real directory", st, err)
 	}
@@ -86,8 +86,9 @@ func bigApp(n, size int) tree {
 func finalFiles(t *testing.T, s Side, want tree) int {
 	t.Helper()
 	n := 0
-	for path, node := range readTree(t, s) {
-		if strings.HasPrefix(node, "file ") && want[path] == node {
+	described := want.Describe()
+	for path, line := range readTree(t, s) {
+		if strings.HasPrefix(line, "file ") && described[path] == line {
 			n++
 		}
 	}

@@ -13,6 +13,7 @@ import (
 
 	"github.com/dualpart/backup/internal/durable"
 	"github.com/dualpart/backup/internal/manifest"
+	"github.com/dualpart/backup/internal/nofollow"
 	"github.com/dualpart/backup/internal/sysfs"
 	"github.com/spf13/afero"
 )
@@ -207,7 +208,7 @@ func (c *copyRun) write(ctx context.Context, e Entry) (int64, error) {
 
 func (c *copyRun) writeFile(ctx context.Context, e Entry, name string) (int64, error) {
 	src := c.srcPath(e.Path)
-	in, err := c.src.Open(src)
+	in, err := nofollow.Open(c.src, src)
 	if err != nil {
 		return 0, fmt.Errorf("copy %q: %w", src, err)
 	}

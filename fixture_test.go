@@ -7,11 +7,12 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"path"
 	"path/filepath"
-	"sort"
 	"strings"
 	"testing"
 
+	"github.com/dualpart/backup/internal/treetest"
 	"github.com/google/go-cmp/cmp"
 	"github.com/spf13/afero"
 )
@@ -50,13 +51,15 @@ func (e *env) pair(opts ...Option) *Pair { return New(e.primary, e.backup, opts.
 
 // tree describes a payload: path -> "file MODE CONTENT", "dir MODE" or
 // "link TARGET".
-type tree map[string]string
+// tree, file, dir and link are the shared payload fixture's, under the
+// short names these tests have always used.
+type tree = treetest.Tree
 
-func file(mode fs.FileMode, content string) string { return "file " + mode.String() + " " + content }
-
-func dir(mode fs.FileMode) string { return "dir " + (mode | fs.ModeDir).String() }
-
-func link(target string) string { return "link " + target }
+var (
+	file = treetest.File
+	dir  = treetest.Dir
+	link = treetest.Link
+)
 
 // put writes a payload and its tag, as a customer's tooling does: no
 // manifest.
@@ -93,60 +96,9 @@ func seal(t testing.TB, s Side) {
 
 func writeTree(t *testing.T, s Side, tr tree) {
 	t.Helper()
-	paths := make([]string, 0, len(tr))
-	for p := range tr {
-		paths = append(paths, p)
+	if err := tr.Write(s.Fs, s.Dir); err != nil {
+		t.Fatalf("writeTree(%q): %v", s.Dir, err)
 	}
-	sort.Strings(paths)
-	var dirs []string
-	for _, p := range paths {
-		name := filepath.Join(s.Dir, filepath.FromSlash(p))
-		kind, rest, _ := strings.Cut(tr[p], " ")
-		switch kind {
-		case "dir":
-			if err := s.Fs.MkdirAll(name, 0o755); err != nil {
-				t.Fatal(err)
-			}
-			dirs = append(dirs, p)
-		case "file":
-			mode, content, _ := strings.Cut(rest, " ")
-			writeFile(t, s.Fs, name, content, parseMode(t, mode))
-		case "link":
-			l, ok := s.Fs.(afero.Linker)
-			if !ok {
-				t.Fatalf("writeTree: %T has no symlinks", s.Fs)
-			}
-			if err := l.SymlinkIfPossible(rest, name); err != nil {
-				t.Fatal(err)
-			}
-		default:
-			t.Fatalf("writeTree: bad entry %q: %q", p, tr[p])
-		}
-	}
-	// Modes last, deepest first: a 0555 directory is filled before it
-	// gets its mode, as a non-root writer needs.
-	for i := len(dirs) - 1; i >= 0; i-- {
-		_, mode, _ := strings.Cut(tr[dirs[i]], " ")
-		if err := s.Fs.Chmod(filepath.Join(s.Dir, filepath.FromSlash(dirs[i])), parseMode(t, mode)); err != nil {
-			t.Fatal(err)
-		}
-	}
-}
-
-func parseMode(t *testing.T, s string) fs.FileMode {
-	t.Helper()
-	var m fs.FileMode
-	s = strings.TrimPrefix(s, "d")
-	if len(s) != 10 && len(s) != 9 {
-		t.Fatalf("parseMode(%q)", s)
-	}
-	s = s[len(s)-9:]
-	for i, c := range s {
-		if c != '-' {
-			m |= 1 << (8 - i)
-		}
-	}
-	return m
 }
 
 func writeFile(t testing.TB, fsys afero.Fs, name, content string, mode fs.FileMode) {
@@ -164,43 +116,18 @@ func writeFile(t testing.TB, fsys afero.Fs, name, content string, mode fs.FileMo
 
 // readTree lists a payload the way tree describes it; a missing payload
 // is nil.
-func readTree(t *testing.T, s Side) tree {
+// readTree lists a side's payload as treetest describes it; nil when the
+// payload directory does not exist.
+func readTree(t *testing.T, s Side) map[string]string {
 	t.Helper()
-	if _, err := s.Fs.Stat(s.Dir); errors.Is(err, fs.ErrNotExist) {
+	got, err := treetest.Read(s.Fs, s.Dir)
+	if errors.Is(err, fs.ErrNotExist) {
 		return nil
 	}
-	tr := tree{}
-	err := afero.Walk(s.Fs, s.Dir, func(name string, fi fs.FileInfo, err error) error {
-		if err != nil {
-			return err
-		}
-		rel, _ := filepath.Rel(s.Dir, name)
-		if rel == "." {
-			return nil
-		}
-		rel = filepath.ToSlash(rel)
-		switch {
-		case fi.Mode()&fs.ModeSymlink != 0:
-			target, err := s.Fs.(afero.LinkReader).ReadlinkIfPossible(name)
-			if err != nil {
-				return err
-			}
-			tr[rel] = link(target)
-		case fi.IsDir():
-			tr[rel] = dir(fi.Mode().Perm())
-		default:
-			data, err := afero.ReadFile(s.Fs, name)
-			if err != nil {
-				return err
-			}
-			tr[rel] = file(fi.Mode().Perm(), string(data))
-		}
-		return nil
-	})
 	if err != nil {
 		t.Fatalf("readTree(%q): %v", s.Dir, err)
 	}
-	return tr
+	return got
 }
 
 func readTag(t *testing.T, s Side) string {
@@ -227,6 +154,12 @@ func reconcile(t *testing.T, p *Pair) Result {
 // wantAgree checks invariant 4: both sides hold want and tag, and each
 // matches its manifest under a full verify.
 func wantAgree(t *testing.T, e *env, want tree, tag string, opts ...Option) {
+	t.Helper()
+	wantAgreeListing(t, e, want.Describe(), tag, opts...)
+}
+
+// wantAgreeListing is wantAgree for a payload given as its listing.
+func wantAgreeListing(t *testing.T, e *env, want map[string]string, tag string, opts ...Option) {
 	t.Helper()
 	for _, s := range []Side{e.primary, e.backup} {
 		if diff := cmp.Diff(want, readTree(t, s)); diff != "" {
@@ -303,18 +236,14 @@ func exists(fsys afero.Fs, name string) bool {
 // total bytes in nested directories, as the benchmarks use.
 func makeBigTree(tb testing.TB, fsys afero.Fs, root string, files int, total int64) {
 	tb.Helper()
-	per := total / int64(files)
-	buf := make([]byte, per)
+	tr := tree{}
 	for i := 0; i < files; i++ {
-		name := filepath.Join(root, fmt.Sprintf("d%02d/e%02d/f%04d", i%10, i%7, i))
-		if err := fsys.MkdirAll(filepath.Dir(name), 0o755); err != nil {
-			tb.Fatal(err)
-		}
-		for j := range buf {
-			buf[j] = byte(i*31 + j)
-		}
-		if err := afero.WriteFile(fsys, name, buf, 0o644); err != nil {
-			tb.Fatal(err)
-		}
+		name := fmt.Sprintf("d%02d/e%02d/f%04d", i%10, i%7, i)
+		tr[path.Dir(path.Dir(name))] = dir(0o755)
+		tr[path.Dir(name)] = dir(0o755)
+		tr[name] = treetest.Gen(0o644, total/int64(files), uint64(i))
+	}
+	if err := tr.Write(fsys, root); err != nil {
+		tb.Fatal(err)
 	}
 }

@@ -12,6 +12,7 @@ import (
 
 	"github.com/dualpart/backup/internal/durable"
 	"github.com/dualpart/backup/internal/manifest"
+	"github.com/dualpart/backup/internal/nofollow"
 	"github.com/spf13/afero"
 )
 
@@ -169,7 +170,7 @@ func (p *Pair) unverified(f *found, why error) (*found, error) {
 var errTooLarge = errors.New("too large")
 
 func readLimited(fsys afero.Fs, name string, max int64) ([]byte, error) {
-	f, err := fsys.Open(name)
+	f, err := nofollow.Open(fsys, name)
 	if err != nil {
 		return nil, err
 	}

@@ -150,7 +150,7 @@ func TestUnverifiedTagWithoutPayload(t *testing.T) {
 	if !errors.Is(err, ErrNoIntactCopy) {
 		t.Fatalf("Reconcile() = %v, want ErrNoIntactCopy", err)
 	}
-	if diff := cmp.Diff(appV1(false), readTree(t, e.backup)); diff != "" {
+	if diff := cmp.Diff(appV1(false).Describe(), readTree(t, e.backup)); diff != "" {
 		t.Errorf("backup changed (-want +got):\n%s", diff)
 	}
 }
@@ -271,7 +271,7 @@ func TestReadOnlySourceWithoutManifest(t *testing.T) {
 	if _, err := e.primary.Fs.Stat(e.primary.manifestPath()); !errors.Is(err, fs.ErrNotExist) {
 		t.Errorf("a manifest appeared on the read-only primary: %v", err)
 	}
-	if diff := cmp.Diff(appV1(false), readTree(t, e.backup)); diff != "" {
+	if diff := cmp.Diff(appV1(false).Describe(), readTree(t, e.backup)); diff != "" {
 		t.Errorf("backup (-want +got):\n%s", diff)
 	}
 	st, err := New(p, e.backup, WithVerify(VerifyFull)).Status(context.Background())
