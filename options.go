@@ -159,6 +159,9 @@ func init() {
 		return optionFunc(func(c *config) {
 			c.hooks = durable.Hooks{SkipFileSync: p.SkipFileSync, SkipDirSync: p.SkipDirSync}
 			c.skipInval, c.tagFirst = p.SkipInvalidate, p.TagFirst
+			if p.BatchFiles > 0 {
+				c.batch = batchLimit{files: p.BatchFiles, bytes: 1 << 40}
+			}
 		})
 	}
 }

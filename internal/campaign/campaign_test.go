@@ -647,3 +647,95 @@ func TestUBIFSNeedsNoDirectorySync(t *testing.T) {
 		t.Errorf("violation: %s", v)
 	}
 }
+
+// TestRepeatedCutsMakeProgress is the workload "cut, recover with a second
+// cut, recover": a first copy whose every attempt is cut after the same
+// budget of mutating calls, as a boot watchdog or a failing supply stops
+// each boot after about the same time. After each cut (the pessimistic
+// state: only what was synced survives, and a sample of the others) the
+// invariants hold, no file the copy had finished is lost, and once the
+// budget covers a batch, every attempt puts more of the payload in place,
+// until one completes.
+func TestRepeatedCutsMakeProgress(t *testing.T) {
+	const batch = 3
+	files := 4 * size().files
+	opt := testhooks.Option(testhooks.Protocol{BatchFiles: batch}).(backup.Option)
+	v1 := payload(files, 1)
+	sc := scenario{name: "A repeated cuts", newest: []string{"1"}, trees: map[string]map[string]string{"1": v1.Describe()},
+		setup: func(t *testing.T, fsys *crashfs.FS) { write(t, fsys, primary, v1, "1\n") }, run: reconcileRun}
+	want := v1.Describe()
+	inPlace := func(fsys afero.Fs) int {
+		got, err := treetest.Read(fsys, backupS.Dir)
+		if err != nil {
+			return 0
+		}
+		n := 0
+		for p, line := range got {
+			if strings.HasPrefix(line, "file ") && want[p] == line {
+				n++
+			}
+		}
+		return n
+	}
+	for _, m := range []model{{}, {ubifs: true}, {syncfs: true}} {
+		t.Run(m.String(), func(t *testing.T) {
+			base := crashfs.New(crashfs.Options{UBIFS: m.ubifs, Now: fixedClock})
+			sc.setup(t, base)
+			initial := [2]sideState{snapshot(t, base, primary), snapshot(t, base, backupS)}
+			// k0: the smallest budget after which one first attempt has
+			// a file in place.
+			k0 := 0
+			for k := 1; k0 == 0; k++ {
+				fsys := base.Clone()
+				fsys.SetCrashAt(k)
+				_ = safely(func() error { return reconcileRun(context.Background(), newPair(m.fs(fsys), opt)) })
+				if !fsys.Crashed() {
+					t.Fatalf("the copy completed within %d calls before any file was in place", k)
+				}
+				if inPlace(fsys.Durable()) > 0 {
+					k0 = k
+				}
+			}
+			var attemptsAll, budgets int
+			for _, k := range []int{k0, k0 + 1, 2 * k0, 2*k0 + 3, 3 * k0, 5 * k0} {
+				budgets++
+				fsys, prev := base.Clone(), 0
+				for attempt := 1; ; attempt++ {
+					if attempt > files+5 {
+						t.Fatalf("budget %d: no completion after %d attempts (%d files in place)", k, attempt-1, prev)
+					}
+					fsys.SetCrashAt(k)
+					err := safely(func() error { return reconcileRun(context.Background(), newPair(m.fs(fsys), opt)) })
+					if !fsys.Crashed() {
+						if err != nil {
+							t.Fatalf("budget %d, attempt %d: uncut run: %v", k, attempt, err)
+						}
+						for _, v := range finalViolations(t, sc, fsys) {
+							t.Errorf("budget %d, after %d attempts: %s", k, attempt, v)
+						}
+						attemptsAll += attempt
+						break
+					}
+					for i, st := range append(fsys.CrashStates(seedOf(sc.name, m, k, attempt))[:1], fsys.Durable()) {
+						for _, v := range violations(t, sc, st, initial) {
+							t.Errorf("budget %d, attempt %d, state %d: %s", k, attempt, i, v)
+						}
+						if n := inPlace(st); n < prev {
+							t.Errorf("budget %d, attempt %d, state %d: %d files in place, %d before: finished files lost (%s)",
+								k, attempt, i, n, prev, st.Describe())
+						}
+					}
+					fsys = fsys.Durable()
+					n := inPlace(fsys)
+					if k >= 2*k0 && n <= prev {
+						t.Errorf("budget %d (a batch takes about %d calls), attempt %d: %d files in place, %d before: no progress",
+							k, k0, attempt, n, prev)
+					}
+					prev = n
+				}
+			}
+			fmt.Printf("powerloss %-13s repeated cuts: %d files, batches of %d, first file in place after %d calls; %d budgets from %d to %d calls completed in %d attempts in all, progress at every cut\n",
+				m, files, batch, k0, budgets, k0, 5*k0, attemptsAll)
+		})
+	}
+}

@@ -1,5 +1,6 @@
 // Package testhooks lets the project's power-loss campaign run the library
-// with one step of its copy protocol disabled, to prove that step necessary.
+// with one step of its copy protocol disabled, to prove that step necessary,
+// or with copy batches small enough that a toy payload spans several.
 // Package backup sets Option when it is initialised; nothing outside this
 // module can import this package, so no user can weaken the protocol.
 package testhooks
@@ -10,6 +11,7 @@ type Protocol struct {
 	SkipDirSync    bool // no fsync of a directory after its entries changed
 	SkipInvalidate bool // the destination's tag is not removed before the copy
 	TagFirst       bool // manifest and tag written before the payload
+	BatchFiles     int  // if > 0, a copy commits every BatchFiles files
 }
 
 // Option returns a backup.Option (as any, to avoid an import cycle) that
