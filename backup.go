@@ -39,6 +39,10 @@ var (
 	// other content, twice. The destination's tag was not written (it
 	// reads as missing); the source is untouched.
 	ErrReadBack = errors.New("written file read back different")
+	// ErrUnsafePath: a directory on the way to a path the library would
+	// write is a symlink or not a directory (see Side.Root). Nothing was
+	// written through it; the side reads as damaged.
+	ErrUnsafePath = errors.New("path leads through a symlink")
 	// ErrBadTag is wrapped by the error of a tag that does not parse. Such
 	// a side is damaged: its version is unknown, so it is never taken as a
 	// source and never overwritten as older unless the caller opted in to a
@@ -62,6 +66,13 @@ type Side struct {
 	Dir      string
 	Tag      string
 	Manifest string
+	// Root is the directory at and above which the side's paths are
+	// trusted (the integrator's own); below it no directory on the way to
+	// a path the library writes, removes or locks may be a symlink. Empty
+	// means the parent of the tag's directory: for the default layout,
+	// the mount points /usrdata and /usrapp. With a tag deeper below its
+	// partition's mount point, set Root to the mount point.
+	Root string
 }
 
 // manifestPath is the one place the manifest's default path is computed.

@@ -38,6 +38,9 @@ func (p *Pair) copyOver(ctx context.Context, src, dst *found, pl *copyPlan) (Cop
 			return CopyStats{}, err
 		}
 	}
+	if err := dst.side.checkWritable(); err != nil {
+		return CopyStats{}, err
+	}
 	if err := p.checkSource(ctx, src, pl); err != nil {
 		return CopyStats{}, err
 	}
@@ -235,7 +238,10 @@ func (p *Pair) wholeSync(d Side) *durable.WholeSync {
 			}
 		}
 	}
-	w, err := durable.NewWholeSync(d.Fs, d.Dir)
+	// Opened on the tag's directory, checked to be a real one
+	// (checkWritable): the payload directory may be anything a user left
+	// there, a FIFO included, until the copy replaces it.
+	w, err := durable.NewWholeSync(d.Fs, filepath.Dir(d.Tag))
 	if err != nil {
 		return nil
 	}

@@ -54,6 +54,11 @@ func (p *Pair) inspectBoth(ctx context.Context) (*found, *found, error) {
 // error: whatever else goes wrong makes the side damaged.
 func (p *Pair) inspect(ctx context.Context, s Side) (*found, error) {
 	f := &found{side: s}
+	if err := s.checkWritable(); err != nil {
+		// Read through, its content would be whatever the link's target
+		// holds; written through, anything outside the pair.
+		return damaged(f, err)
+	}
 	tag, err := readLimited(s.Fs, s.Tag, MaxTagSize)
 	if errors.Is(err, fs.ErrNotExist) {
 		return f, nil
@@ -198,6 +203,10 @@ func (p *Pair) adopt(ctx context.Context, f *found) error {
 	m := &manifest.Manifest{Version: strings.Trim(string(f.tag), " \t\r\n"), Entries: entries}
 	f.man, f.hashed = m, true
 	mpath := f.side.manifestPath()
+	if err := f.side.checkPath(mpath); err != nil {
+		p.cfg.logger.Warn("manifest kept in memory", "side", f.side.Dir, "err", err)
+		return nil
+	}
 	_, err = durable.MkdirAll(f.side.Fs, filepath.Dir(mpath), 0o755, p.cfg.hooks)
 	if err == nil {
 		err = durable.WriteFile(f.side.Fs, mpath, m.Marshal(), 0o644, p.cfg.hooks)

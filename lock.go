@@ -4,10 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
 	"syscall"
 
 	"github.com/dualpart/backup/internal/durable"
+	"github.com/dualpart/backup/internal/nofollow"
 	"github.com/dualpart/backup/internal/sysfs"
 	"github.com/spf13/afero"
 )
@@ -16,9 +18,10 @@ import (
 // processes by a lock file beside the backup's tag (a Locker, or flock on
 // afero.OsFs, which the kernel releases if the process dies). Where the
 // backup is on a read-only mount (a read-only backup restoring the
-// primary), the lock file is beside the primary's tag instead: every
-// process finds the mount read-only alike, so all of them take the same
-// lock. (A permission error does not move the lock: a process that may not
+// primary), or its lock path leads through a symlink or is not a regular
+// file (planted there: it must not make root create or lock a file
+// elsewhere), the lock file is beside the primary's tag instead: every
+// process finds the backup alike, so all of them take the same lock. (A permission error does not move the lock: a process that may not
 // write the backup must not take another lock than one that may.) It returns the
 // function that releases both.
 func (p *Pair) lock(ctx context.Context) (func(), error) {
@@ -29,9 +32,13 @@ func (p *Pair) lock(ctx context.Context) (func(), error) {
 	}
 	release := func() { <-p.mu }
 	name := p.backup.Tag + ".lock"
-	unlock, err := p.lockFile(ctx, p.backup.Fs, name)
-	if errors.Is(err, syscall.EROFS) {
-		p.cfg.logger.Info("backup is read-only: locking beside the primary's tag", "err", err)
+	err := p.backup.checkPath(name)
+	var unlock func() error
+	if err == nil {
+		unlock, err = p.lockFile(ctx, p.backup.Fs, name)
+	}
+	if errors.Is(err, syscall.EROFS) || errors.Is(err, ErrUnsafePath) || errors.Is(err, nofollow.ErrNotRegular) {
+		p.cfg.logger.Info("cannot lock beside the backup's tag: locking beside the primary's", "err", err)
 		name = p.primary.Tag + ".lock"
 		unlock, err = p.lockFile(ctx, p.primary.Fs, name)
 	}
@@ -61,6 +68,11 @@ func (p *Pair) lockFile(ctx context.Context, fsys afero.Fs, name string) (func()
 	case *afero.OsFs:
 		if _, err := durable.MkdirAll(fsys, filepath.Dir(name), 0o755, p.cfg.hooks); err != nil {
 			return nil, fmt.Errorf("lock %q: %w", name, err)
+		}
+		// A symlink or a FIFO planted at the lock's name must not make
+		// root create or open a file elsewhere, nor block.
+		if fi, err := os.Lstat(name); err == nil && !fi.Mode().IsRegular() {
+			return nil, fmt.Errorf("lock %q: %w: %s", name, nofollow.ErrNotRegular, nofollow.Kind(fi.Mode()))
 		}
 		unlock, err := sysfs.Lock(ctx, name)
 		if errors.Is(err, sysfs.ErrUnsupported) {

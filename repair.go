@@ -20,6 +20,9 @@ func (p *Pair) repairTags(res *Result, pf, bf *found) error {
 		if !f.tagOnly || res.Action == ActionPrimaryToBackup && f == bf || res.Action == ActionBackupToPrimary && f == pf {
 			continue
 		}
+		if err := f.side.checkPath(f.side.Tag); err != nil {
+			return err
+		}
 		if err := durable.WriteFile(f.side.Fs, f.side.Tag, f.tag, 0o644, p.cfg.hooks); err != nil {
 			return fmt.Errorf("repair tag %q: %w", f.side.Tag, err)
 		}
