@@ -339,6 +339,9 @@ func (p *Pair) attempt(ctx context.Context, res *Result, decayed *found) (*found
 	stats, err := p.copyOver(ctx, src, dst, nil)
 	res.CopyStats = stats
 	res.PrimaryChanged = dst == pf && stats.changed()
+	if res.PrimaryChanged && pf.status.Version != nil && pf.status.Version.Compare(bf.status.Version) == 0 {
+		p.warnPrimaryRestored(res, pf)
+	}
 	var sd *sourceDamaged
 	if errors.As(err, &sd) && decayed == nil {
 		p.cfg.logger.Warn("copy source is damaged", "side", src.side.Dir, "err", sd.err)
@@ -404,6 +407,17 @@ func (p *Pair) over(src, dst *found, a Action) (Action, error) {
 	}
 	return ActionNone, fmt.Errorf("%w: %q is %s and %s; nothing written (allow a fallback to restore %s from %q)",
 		ErrNoIntactCopy, dst.side.Dir, explain(d), newer, src.status.Version, src.side.Dir)
+}
+
+// warnPrimaryRestored says that files of the primary were restored at its
+// own version: what the app changed at run time inside its payload was
+// reverted, which it must know (keep such files outside the payload, or
+// exclude them).
+func (p *Pair) warnPrimaryRestored(res *Result, pf *found) {
+	w := fmt.Sprintf("restored files of the primary %q at its own version %s (%v): files an app changes inside its payload are reverted; keep them outside it, or exclude them",
+		pf.side.Dir, pf.status.Version, pf.status.Err)
+	res.Warnings = append(res.Warnings, w)
+	p.cfg.logger.Warn(w)
 }
 
 // explain names a side's state and, where there is one, why.

@@ -389,3 +389,18 @@ func BenchmarkStatusInMemory(b *testing.B) {
 		})
 	}
 }
+
+// TestPrimaryRestoredWarns: an app that writes its state inside its own
+// payload has it reverted by the next boot; that is never silent.
+func TestPrimaryRestoredWarns(t *testing.T) {
+	e := newEnv(t, "mem")
+	put(t, e.primary, appV1(false), "1\n")
+	reconcile(t, e.pair())
+	writeFile(t, e.primary.Fs, filepath.Join(e.primary.Dir, "etc/app.conf"), "level=2, edited at run time\n", 0o640)
+	res := reconcile(t, e.pair())
+	if res.Action != ActionBackupToPrimary || !res.PrimaryChanged || len(res.Warnings) != 1 ||
+		!strings.Contains(res.Warnings[0], "reverted") {
+		t.Errorf("Reconcile() = %+v, want the primary restored, PrimaryChanged and a warning", res)
+	}
+	wantAgree(t, e, appV1(false), "1\n")
+}
