@@ -213,7 +213,7 @@ func hashFromMedium(ctx context.Context, fsys afero.Fs, name string) ([sha256.Si
 	if osf, ok := f.(*os.File); ok {
 		// A hint: where it is not supported the read may come from the
 		// cache, which still proves the copy's own writes.
-		_ = dropCache(osf)
+		_ = sysfs.DropCache(osf)
 	}
 	h := sha256.New()
 	if _, err := manifest.CopyBuffer(ctx, h, f); err != nil {

@@ -127,7 +127,10 @@ func spaceOf(d Side) (s space, ok bool, err error) {
 	case FreeSpacer:
 		s.free, err = fsys.FreeSpace(d.Dir)
 	case *afero.OsFs:
-		s.free, err = sysfs.FreeBytes(d.Dir)
+		var info sysfs.SpaceInfo
+		if info, err = sysfs.Space(d.Dir); err == nil {
+			s.free, s.block = info.Free, max(info.BlockSize, 512)
+		}
 	default:
 		return s, false, nil
 	}

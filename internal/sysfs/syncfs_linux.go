@@ -5,7 +5,8 @@ package sysfs
 import (
 	"fmt"
 	"os"
-	"syscall"
+
+	"golang.org/x/sys/unix"
 )
 
 // NewSyncer opens the filesystem holding name (or its nearest existing
@@ -19,7 +20,9 @@ func NewSyncer(name string) (*Syncer, error) {
 		return nil, fmt.Errorf("syncfs %q: kernel older than 5.8 does not report write-back errors: %w", name, ErrUnsupported)
 	}
 	p := existing(name, exists)
-	f, err := os.Open(p)
+	// A directory, never through a final symlink, never blocking: what
+	// is there may have been left by anyone who can write the partition.
+	f, err := os.OpenFile(p, os.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
 	if err != nil {
 		return nil, fmt.Errorf("syncfs %q: %w", p, err)
 	}
@@ -37,14 +40,12 @@ func (s *Syncer) Sync() error {
 	if err != nil {
 		return fmt.Errorf("syncfs %q: %w", s.f.Name(), err)
 	}
-	var errno syscall.Errno
-	if err := rc.Control(func(fd uintptr) {
-		_, _, errno = syscall.Syscall(sysSyncfs, fd, 0, 0)
-	}); err != nil {
+	var serr error
+	if err := rc.Control(func(fd uintptr) { serr = unix.Syncfs(int(fd)) }); err != nil {
 		return fmt.Errorf("syncfs %q: %w", s.f.Name(), err)
 	}
-	if errno != 0 {
-		return fmt.Errorf("syncfs %q: %w", s.f.Name(), errno)
+	if serr != nil {
+		return fmt.Errorf("syncfs %q: %w", s.f.Name(), serr)
 	}
 	return nil
 }
@@ -53,16 +54,9 @@ func (s *Syncer) Sync() error {
 // returns write-back errors: Linux 5.8 and later (commit 735e4ae5ba28,
 // "vfs: track per-sb writeback errors and report them to syncfs").
 func syncfsReportsErrors() bool {
-	var u syscall.Utsname
-	if err := syscall.Uname(&u); err != nil {
+	var u unix.Utsname
+	if err := unix.Uname(&u); err != nil {
 		return false
 	}
-	b := make([]byte, 0, len(u.Release))
-	for _, c := range u.Release { // int8 on some ports, uint8 on others
-		if c == 0 {
-			break
-		}
-		b = append(b, byte(c))
-	}
-	return releaseAtLeast(string(b), 5, 8)
+	return releaseAtLeast(unix.ByteSliceToString(u.Release[:]), 5, 8)
 }

@@ -1,8 +1,10 @@
 // Package sysfs holds what the library asks of the operating system beyond
-// afero: free space, the device a path lives on, an inter-process lock, and
-// a sync of a whole filesystem. Each is split by build tags; on systems
+// afero: free space and block size, the device a path lives on, an
+// inter-process lock, a sync of a whole filesystem, write-back hints and
+// dropping a file's cached pages. Each is split by build tags; on systems
 // without an implementation the functions return errors.ErrUnsupported and
-// the library does without.
+// the library does without. System calls go through golang.org/x/sys/unix,
+// which keeps each port's numbers and argument orders.
 package sysfs
 
 import (
@@ -25,6 +27,21 @@ func existing(name string, exists func(string) bool) string {
 			return d
 		}
 	}
+}
+
+// SpaceInfo is what statfs(2) tells of a filesystem: enough to estimate
+// whether a copy fits. Its zero value describes nothing.
+type SpaceInfo struct {
+	// Free is the bytes an unprivileged writer may still use: f_bavail
+	// times f_bsize. Blocks reserved for root are not counted.
+	Free int64
+	// BlockSize is f_bsize. On ext4 it is the unit a file's data takes
+	// (a 450-byte file takes one block); UBIFS reports its 4096-byte
+	// data node size, though it compresses and packs its nodes.
+	BlockSize int64
+	// Type is f_type, the filesystem's magic number: 0xEF53 for ext4,
+	// 0x24051905 for UBIFS, 0x01021994 for tmpfs (linux/magic.h).
+	Type uint32
 }
 
 // A Syncer makes every pending change of one filesystem durable at once

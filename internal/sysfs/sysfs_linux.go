@@ -6,8 +6,9 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"syscall"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 func exists(name string) bool {
@@ -15,26 +16,43 @@ func exists(name string) bool {
 	return err == nil
 }
 
+// Space describes the filesystem holding name (or its nearest existing
+// ancestor), as statfs(2) reports it.
+func Space(name string) (SpaceInfo, error) {
+	var st unix.Statfs_t
+	p := existing(name, exists)
+	if err := unix.Statfs(p, &st); err != nil {
+		return SpaceInfo{}, fmt.Errorf("statfs %q: %w", p, err)
+	}
+	// The fields' widths differ between ports (Bsize and Type are int32
+	// on 32-bit ARM, int64 on amd64): widen each on its own. A magic
+	// number above 1<<31 (btrfs's 0x9123683E) is negative in an int32;
+	// uint32 gives it back.
+	return SpaceInfo{
+		Free:      int64(st.Bavail * uint64(st.Bsize)),
+		BlockSize: int64(st.Bsize),
+		Type:      uint32(st.Type),
+	}, nil
+}
+
 // FreeBytes returns the bytes an unprivileged writer may still use on the
 // filesystem holding name (or its nearest existing ancestor): statfs's
-// f_bavail times f_bsize. On UBIFS this is the free space after the
-// journal's and the index's reserve, as df reports it.
+// f_bavail times f_bsize, Space's Free. On UBIFS this is the free space
+// after the journal's and the index's reserve, as df reports it.
 func FreeBytes(name string) (int64, error) {
-	var st syscall.Statfs_t
-	p := existing(name, exists)
-	if err := syscall.Statfs(p, &st); err != nil {
-		return 0, fmt.Errorf("statfs %q: %w", p, err)
+	s, err := Space(name)
+	if err != nil {
+		return 0, err
 	}
-	// Bavail and Bsize have different widths on 32-bit ARM; widen both.
-	return int64(uint64(st.Bavail) * uint64(st.Bsize)), nil
+	return s.Free, nil
 }
 
 // Device returns the st_dev of the filesystem holding name (or its nearest
 // existing ancestor).
 func Device(name string) (uint64, error) {
-	var st syscall.Stat_t
+	var st unix.Stat_t
 	p := existing(name, exists)
-	if err := syscall.Stat(p, &st); err != nil {
+	if err := unix.Stat(p, &st); err != nil {
 		return 0, fmt.Errorf("stat %q: %w", p, err)
 	}
 	return uint64(st.Dev), nil // Dev is uint32 on some ports
@@ -46,20 +64,33 @@ func Device(name string) (uint64, error) {
 // ctx is honoured; unlock releases the lock and closes the file.
 func Lock(ctx context.Context, name string) (unlock func() error, err error) {
 	// Open read-only when the file exists: taking the lock then writes
-	// nothing to flash.
-	f, err := os.Open(name)
+	// nothing to flash. Never through a final symlink (a dangling one
+	// would make root create a file anywhere), never blocking on a FIFO,
+	// and only a regular file is locked.
+	const safe = unix.O_NOFOLLOW | unix.O_NONBLOCK | unix.O_CLOEXEC
+	f, err := os.OpenFile(name, os.O_RDONLY|safe, 0)
 	if os.IsNotExist(err) {
-		f, err = os.OpenFile(name, os.O_RDWR|os.O_CREATE, 0o644)
+		f, err = os.OpenFile(name, os.O_RDWR|os.O_CREATE|os.O_EXCL|safe, 0o644)
+		if os.IsExist(err) { // another process created it first
+			f, err = os.OpenFile(name, os.O_RDONLY|safe, 0)
+		}
 	}
 	if err != nil {
 		return nil, fmt.Errorf("open lock %q: %w", name, err)
 	}
+	if fi, err := f.Stat(); err != nil || !fi.Mode().IsRegular() {
+		f.Close()
+		if err == nil {
+			err = fmt.Errorf("not a regular file: %v", fi.Mode().Type())
+		}
+		return nil, fmt.Errorf("open lock %q: %w", name, err)
+	}
 	for {
-		err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB)
+		err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB)
 		if err == nil {
 			break
 		}
-		if err != syscall.EWOULDBLOCK && err != syscall.EINTR {
+		if err != unix.EWOULDBLOCK && err != unix.EINTR {
 			f.Close()
 			return nil, fmt.Errorf("lock %q: %w", name, err)
 		}

@@ -16,6 +16,8 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/dualpart/backup/internal/sysfs"
 	"github.com/dualpart/backup/internal/sysfs/sysfstest"
 )
@@ -345,6 +347,41 @@ func TestFreeBytesExt4(t *testing.T) {
 	}
 	if got := before - after; got < n || got > n+1<<20 {
 		t.Errorf("FreeBytes fell by %d after writing %d bytes", got, n)
+	}
+}
+
+func TestSpace(t *testing.T) {
+	tests := []struct {
+		name      string
+		mount     func(t *testing.T) *sysfstest.Mount
+		blockSize int64
+		typ       uint32
+	}{
+		{"tmpfs", func(t *testing.T) *sysfstest.Mount { return sysfstest.Tmpfs(t, 16<<20) }, int64(os.Getpagesize()), unix.TMPFS_MAGIC},
+		{"ext4 4 KiB", func(t *testing.T) *sysfstest.Mount { return sysfstest.Ext4(t, 32<<20) }, 4096, unix.EXT4_SUPER_MAGIC},
+		{"ext4 1 KiB", func(t *testing.T) *sysfstest.Mount {
+			return sysfstest.Ext4With(t, 32<<20, sysfstest.Ext4Options{BlockSize: 1024})
+		}, 1024, unix.EXT4_SUPER_MAGIC},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			m := tc.mount(t)
+			name := filepath.Join(m.Dir, "not", "yet")
+			got, err := sysfs.Space(name)
+			if err != nil {
+				t.Fatalf("Space(%q) = %v", name, err)
+			}
+			if got.BlockSize != tc.blockSize || got.Type != tc.typ {
+				t.Errorf("Space(%q) = block size %d, type %#x; want %d, %#x", name, got.BlockSize, got.Type, tc.blockSize, tc.typ)
+			}
+			if got.Free <= 0 || got.Free > m.Size || got.Free%got.BlockSize != 0 {
+				t.Errorf("Space(%q).Free = %d, want a positive multiple of %d up to the size %d", name, got.Free, got.BlockSize, m.Size)
+			}
+			free, err := sysfs.FreeBytes(name)
+			if err != nil || free != got.Free {
+				t.Errorf("FreeBytes(%q) = %d, %v; want Space's %d", name, free, err, got.Free)
+			}
+		})
 	}
 }
 

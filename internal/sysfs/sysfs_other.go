@@ -4,6 +4,9 @@ package sysfs
 
 import "context"
 
+// Space is not implemented on this system.
+func Space(name string) (SpaceInfo, error) { return SpaceInfo{}, ErrUnsupported }
+
 // FreeBytes is not implemented on this system.
 func FreeBytes(name string) (int64, error) { return 0, ErrUnsupported }
 

@@ -2,7 +2,11 @@
 
 package sysfs
 
-import "os"
+import (
+	"os"
+
+	"golang.org/x/sys/unix"
+)
 
 // StartWriteback starts writing f's dirty pages to the device and returns
 // without waiting (sync_file_range(2) with SYNC_FILE_RANGE_WRITE only). It
@@ -18,7 +22,11 @@ func StartWriteback(f *os.File) error {
 		return err
 	}
 	var serr error
-	if err := rc.Control(func(fd uintptr) { serr = syncFileRangeWrite(fd) }); err != nil {
+	// On 32-bit ARM, x/sys makes this the arm_sync_file_range call, whose
+	// 64-bit arguments come after the flags to fit the register pairs.
+	if err := rc.Control(func(fd uintptr) {
+		serr = unix.SyncFileRange(int(fd), 0, 0, unix.SYNC_FILE_RANGE_WRITE)
+	}); err != nil {
 		return err
 	}
 	return serr

@@ -27,7 +27,19 @@ type Mount struct {
 	Size  int64  // the filesystem's size in bytes, as made
 
 	t       testing.TB
+	opts    Ext4Options
 	mounted bool
+}
+
+// Ext4Options are how Ext4With formats its image. The zero value is
+// Ext4's format.
+type Ext4Options struct {
+	// BlockSize is the block size in bytes (mkfs.ext4 -b): 1024, 2048 or
+	// 4096. Zero means 4096.
+	BlockSize int
+	// Features are added to mkfs.ext4's defaults (-O): "inline_data",
+	// say, or "^has_journal" to remove one. Empty adds none.
+	Features string
 }
 
 // Available returns nil where Ext4 and Tmpfs can work, and otherwise the
@@ -74,8 +86,21 @@ func Ext4(t testing.TB, size int64) *Mount {
 // tmpfs smaller than the image, say, so that the device's writes fail.
 func Ext4At(t testing.TB, image string, size int64) *Mount {
 	t.Helper()
+	return ext4(t, image, size, Ext4Options{})
+}
+
+// Ext4With is Ext4 formatted as o says: 1 KiB blocks, as mkfs.ext4 picks
+// for an image under 512 MiB when not told otherwise, or other features.
+// Erase formats the image the same way again.
+func Ext4With(t testing.TB, size int64, o Ext4Options) *Mount {
+	t.Helper()
+	return ext4(t, filepath.Join(t.TempDir(), "image"), size, o)
+}
+
+func ext4(t testing.TB, image string, size int64, o Ext4Options) *Mount {
+	t.Helper()
 	skipUnless(t, true)
-	m := &Mount{Dir: filepath.Join(t.TempDir(), "mnt"), Image: image, Size: size, t: t}
+	m := &Mount{Dir: filepath.Join(t.TempDir(), "mnt"), Image: image, Size: size, t: t, opts: o}
 	if err := os.Mkdir(m.Dir, 0o755); err != nil {
 		t.Fatal(err)
 	}
@@ -123,10 +148,19 @@ func Tmpfs(t testing.TB, size int64) *Mount {
 }
 
 func (m *Mount) mkfs() error {
-	// 4 KiB blocks as on flash pages; no reserved blocks; no lazy
-	// initialisation (its kernel thread would write after the mount).
-	_, err := run("mkfs.ext4", "-q", "-F", "-b", "4096", "-m", "0",
-		"-E", "lazy_itable_init=0,lazy_journal_init=0", m.Dev)
+	// 4 KiB blocks as on flash pages, unless told otherwise; no reserved
+	// blocks; no lazy initialisation (its kernel thread would write after
+	// the mount).
+	bs := m.opts.BlockSize
+	if bs == 0 {
+		bs = 4096
+	}
+	args := []string{"-q", "-F", "-b", strconv.Itoa(bs), "-m", "0",
+		"-E", "lazy_itable_init=0,lazy_journal_init=0"}
+	if m.opts.Features != "" {
+		args = append(args, "-O", m.opts.Features)
+	}
+	_, err := run("mkfs.ext4", append(args, m.Dev)...)
 	return err
 }
 

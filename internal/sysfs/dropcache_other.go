@@ -1,0 +1,8 @@
+//go:build !linux
+
+package sysfs
+
+import "os"
+
+// DropCache is not implemented on this system.
+func DropCache(f *os.File) error { return ErrUnsupported }

@@ -1,4 +1,0 @@
-package sysfs
-
-// The syscall package's table for linux/amd64 predates syncfs.
-const sysSyncfs = 306
