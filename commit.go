@@ -63,18 +63,8 @@ func (p *Pair) copyOver(ctx context.Context, src, dst *found, pl *copyPlan) (Cop
 	if whole != nil {
 		defer whole.Close()
 	}
-	if !p.cfg.skipInval {
-		// The commit point is the tag: without it the destination reads
-		// as missing, so a crash from here on can never pass a half-copied
-		// payload off as complete.
-		if _, err := durable.Remove(d.Fs, d.Tag, p.cfg.hooks); err != nil {
-			return CopyStats{}, err
-		}
-	}
-	if p.cfg.tagFirst {
-		if err := p.commit(d, pl.manifest, src.tag, nil); err != nil {
-			return CopyStats{}, err
-		}
+	if err := p.invalidate(d, pl, src); err != nil {
+		return CopyStats{}, err
 	}
 	got, err := p.runCopier(ctx, pl, whole)
 	if err != nil {
@@ -93,6 +83,23 @@ func (p *Pair) copyOver(ctx context.Context, src, dst *found, pl *copyPlan) (Cop
 		return got, nil
 	}
 	return got, p.commit(d, pl.manifest, src.tag, whole)
+}
+
+// invalidate removes d's tag and makes the removal durable. The commit
+// point is the tag: without it the destination reads as missing, so a
+// crash from here on can never pass a half-copied payload off as complete.
+// (The campaign's test hooks skip it, or commit first, to prove it
+// necessary.)
+func (p *Pair) invalidate(d Side, pl *copyPlan, src *found) error {
+	if !p.cfg.skipInval {
+		if _, err := durable.Remove(d.Fs, d.Tag, p.cfg.hooks); err != nil {
+			return err
+		}
+	}
+	if p.cfg.tagFirst {
+		return p.commit(d, pl.manifest, src.tag, nil)
+	}
+	return nil
 }
 
 // checkSource proves, before the destination (perhaps the older intact

@@ -111,3 +111,14 @@ func quoteFew(names []string, n int) string {
 	}
 	return strings.Join(q, ", ")
 }
+
+// warnPrimaryRestored says that files of the primary were restored at its
+// own version: what the app changed at run time inside its payload was
+// reverted, which it must know (keep such files outside the payload, or
+// exclude them).
+func (p *Pair) warnPrimaryRestored(res *Result, pf *found) {
+	w := fmt.Sprintf("restored files of the primary %q at its own version %s (%v): files an app changes inside its payload are reverted; keep them outside it, or exclude them",
+		pf.side.Dir, pf.status.Version, pf.status.Err)
+	res.Warnings = append(res.Warnings, w)
+	p.cfg.logger.Warn(w)
+}
