@@ -5,13 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"path"
 	"path/filepath"
 	"sort"
 
 	"github.com/dualpart/backup/internal/manifest"
-	"github.com/dualpart/backup/internal/sysfs"
-	"github.com/spf13/afero"
 )
 
 // A copyPlan is what a copy of src over dst must change, and the room it
@@ -111,100 +108,4 @@ func holds(ctx context.Context, d Side, h manifest.Entry, ok bool, e manifest.En
 		return sum == e.SHA256, nil
 	}
 	return true, nil
-}
-
-// space is what a destination's filesystem says of its room.
-type space struct {
-	free  int64 // bytes free for an unprivileged writer
-	block int64 // the block size files are allocated in
-}
-
-// spaceOf returns d's room; ok is false where its filesystem cannot tell,
-// and the copy is then not checked.
-func spaceOf(d Side) (s space, ok bool, err error) {
-	s.block = 4096
-	switch fsys := d.Fs.(type) {
-	case FreeSpacer:
-		s.free, err = fsys.FreeSpace(d.Dir)
-	case *afero.OsFs:
-		var info sysfs.SpaceInfo
-		if info, err = sysfs.Space(d.Dir); err == nil {
-			s.free, s.block = info.Free, max(info.BlockSize, 512)
-		}
-	default:
-		return s, false, nil
-	}
-	if errors.Is(err, sysfs.ErrUnsupported) {
-		return s, false, nil
-	}
-	if err != nil {
-		return s, false, fmt.Errorf("free space of %q: %w", d.Dir, err)
-	}
-	return s, true, nil
-}
-
-// need is the room the copy needs on a filesystem that allocates in
-// blocks of block bytes, as DefaultCopier writes it: what the source lacks
-// is removed first; then each batch's new files take their room before the
-// files they replace are freed by the batch's renames. The largest excess
-// over all batches is what must be free, plus the manifest.
-func (pl *copyPlan) need(block int64, batch batchLimit) int64 {
-	if batch == (batchLimit{}) {
-		batch = defaultBatch
-	}
-	var held, freed, pendingFreed, peak int64
-	var files int
-	var bytes int64
-	for i, e := range pl.job.Write {
-		held += entryCost(e, block)
-		pendingFreed += roundUp(pl.replaced[i], block)
-		files++
-		bytes += e.Size
-		if batch.full(files, bytes) || i == len(pl.job.Write)-1 {
-			peak = max(peak, held-freed)
-			freed += pendingFreed
-			pendingFreed, files, bytes = 0, 0, 0
-		}
-	}
-	return peak - roundUp(pl.removed, block) + entryCost(Entry{Path: "m", Size: int64(len(pl.manifest))}, block)
-}
-
-// entryOverhead is what an entry costs besides its data blocks: its
-// directory entry (ext4: 8 bytes plus the name, rounded to 4; UBIFS: a
-// 56-byte node plus the name) and, on UBIFS, its 160-byte inode node. ext4
-// allocates inodes at mkfs time, so there an inode costs no free space.
-// Rounded up, for the margin the package docs state.
-const entryOverhead = 256
-
-// entryCost is the room an entry written by a copy takes.
-func entryCost(e Entry, block int64) int64 {
-	n := entryOverhead + int64(len(path.Base(e.Path)))
-	switch e.Type {
-	case manifest.File:
-		n += roundUp(e.Size, block)
-	case manifest.Dir:
-		n += block
-	case manifest.Symlink:
-		if len(e.Target) >= 60 { // ext4 keeps shorter targets in the inode
-			n += block
-		}
-	}
-	return n
-}
-
-func roundUp(n, block int64) int64 { return (n + block - 1) / block * block }
-
-// checkSpace refuses a copy that would leave the destination with less
-// than the reserve. Filesystems that cannot tell their free space are not
-// checked.
-func (p *Pair) checkSpace(d Side, pl *copyPlan) error {
-	s, ok, err := spaceOf(d)
-	if err != nil || !ok {
-		return err
-	}
-	need := pl.need(s.block, p.cfg.batch)
-	if s.free-p.cfg.reserve < need {
-		return fmt.Errorf("%w: %q needs %d bytes, %d free, %d reserved", ErrNoSpace, d.Dir, need, s.free, p.cfg.reserve)
-	}
-	return nil
 }

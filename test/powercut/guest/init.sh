@@ -6,8 +6,10 @@
 # is a clean power cut), attaches UBI, mounts the two UBIFS volumes at
 # /system and /usr_data, then hands over to /bin/pcguest for the mode given
 # on the kernel command line:
-#   powercut.mode=setup|work|check  powercut.workload=NAME  powercut.mib=N
+#   powercut.mode=setup|work|check|space  powercut.workload=NAME  powercut.mib=N
 #   powercut.watch=1 (work: report when the reconcile first writes)
+#   powercut.flash=phram|nand (space only: nand is nandsim with 2 KiB pages
+#   and 128 KiB blocks, the EC2x's NAND geometry, held in guest RAM)
 # Every line the host acts on starts with "POWERCUT-".
 /bin/busybox mkdir -p /bin /sbin /proc /sys /dev /tmp /system /usr_data
 /bin/busybox --install -s /bin
@@ -26,10 +28,11 @@ die() {
 	sleep 60
 }
 
-MODE= WORKLOAD= MIB=16 WATCH=
+MODE= WORKLOAD= MIB=16 WATCH= FLASH=phram
 for w in $(cat /proc/cmdline); do
 	case $w in
 	powercut.mode=*) MODE=${w#*=} ;;
+	powercut.flash=*) FLASH=${w#*=} ;;
 	powercut.workload=*) WORKLOAD=${w#*=} ;;
 	powercut.mib=*) MIB=${w#*=} ;;
 	powercut.watch=1) WATCH=-watch ;;
@@ -43,33 +46,54 @@ for m in $(cat /lib/modules/order); do
 	insmod "/lib/modules/$m.ko" || die "insmod $m"
 done
 
-dev=
-for d in /sys/bus/pci/devices/*; do
-	if [ "$(cat "$d/vendor")" = 0x1af4 ] && [ "$(cat "$d/device")" = 0x1110 ]; then
-		dev=$d
-	fi
-done
-[ -n "$dev" ] || die "no ivshmem device (1af4:1110)"
-echo 1 >"$dev/enable"
-# BAR2 is the third line of the resource file: "start end flags", in hex.
-set -- $(sed -n 3p "$dev/resource")
-start=$1 end=$2
-[ "$((start))" -ne 0 ] || die "ivshmem BAR2 is not mapped"
-len=$((end - start + 1))
-insmod /lib/modules/phram.ko "phram=flash,$start,$len,131072" || die "insmod phram"
-insmod /lib/modules/pcfix.ko || die "insmod pcfix"
-ubiattach -m 0 >/dev/null || die "ubiattach"
+if [ "$FLASH" = nand ]; then
+	# 256 MiB, 2 KiB pages, 128 KiB erase blocks (ID 20 aa 00 15), the
+	# EC2x's block size (usr_data's 124.25 MiB is 994 of them). The VID
+	# header goes in the second page (-O 2048), as for a NAND controller
+	# without sub-page writes: LEBs of 126976 bytes, min. I/O 2048.
+	for m in $(cat /lib/modules/order-nand); do
+		insmod "/lib/modules/$m.ko" || die "insmod $m"
+	done
+	insmod /lib/modules/nandsim.ko id_bytes=0x20,0xaa,0x00,0x15 || die "insmod nandsim"
+	ubiattach -m 0 -O 2048 >/dev/null || die "ubiattach nand"
+elif [ "$FLASH" != phram ]; then
+	die "unknown powercut.flash=$FLASH"
+else
+	dev=
+	for d in /sys/bus/pci/devices/*; do
+		if [ "$(cat "$d/vendor")" = 0x1af4 ] && [ "$(cat "$d/device")" = 0x1110 ]; then
+			dev=$d
+		fi
+	done
+	[ -n "$dev" ] || die "no ivshmem device (1af4:1110)"
+	echo 1 >"$dev/enable"
+	# BAR2 is the third line of the resource file: "start end flags", in hex.
+	set -- $(sed -n 3p "$dev/resource")
+	start=$1 end=$2
+	[ "$((start))" -ne 0 ] || die "ivshmem BAR2 is not mapped"
+	len=$((end - start + 1))
+	insmod /lib/modules/phram.ko "phram=flash,$start,$len,131072" || die "insmod phram"
+	insmod /lib/modules/pcfix.ko || die "insmod pcfix"
+	ubiattach -m 0 >/dev/null || die "ubiattach"
+fi
 
-if [ "$MODE" = setup ]; then
+SYS_SIZE=56MiB OPTS=
+[ "$FLASH" = nand ] && SYS_SIZE=100MiB
+if [ "$MODE" = space ]; then
+	# LZO, mkfs.ubifs's default compressor, whatever this kernel would
+	# pick for a volume it formats itself.
+	OPTS="-o compr=lzo"
+fi
+if [ "$MODE" = setup ] || [ "$MODE" = space ]; then
 	# The flash is blank (all 0xFF): UBI formatted it at attach; make the
 	# two partitions. usr_data takes what system leaves.
-	ubimkvol /dev/ubi0 -N system -s 56MiB >/dev/null || die "ubimkvol system"
+	ubimkvol /dev/ubi0 -N system -s $SYS_SIZE >/dev/null || die "ubimkvol system"
 	ubimkvol /dev/ubi0 -N usr_data -m >/dev/null || die "ubimkvol usr_data"
 fi
 
 ms=1 mu=1
-mount -t ubifs ubi0:system /system || ms=0
-mount -t ubifs ubi0:usr_data /usr_data || mu=0
+mount -t ubifs $OPTS ubi0:system /system || ms=0
+mount -t ubifs $OPTS ubi0:usr_data /usr_data || mu=0
 say "MOUNT system=$ms usr_data=$mu"
 
 rc=0
@@ -82,7 +106,7 @@ work)
 	say "IDLE rc=$rc"
 	while :; do sleep 60; done
 	;;
-check)
+check|space)
 	# What UBI and UBIFS said while attaching and recovering, for the log.
 	dmesg | grep -iE 'ubi|recover|error|warn' | tail -n 40
 	;;

@@ -4,9 +4,12 @@
 //	pcguest -mode setup -workload W   write W's starting state, then power off
 //	pcguest -mode work -workload W    print the marker, run the command under test
 //	pcguest -mode check -workload W   after a cut: check, reconcile, check again
+//	pcguest -mode space -workload S   no cut: measure the room the copy of shape S takes
 //
 // Every line the host reads starts with "POWERCUT-". The check's verdict is
-// one line, "POWERCUT-RESULT " followed by a JSON object (see result).
+// one line, "POWERCUT-RESULT " followed by a JSON object (see result); the
+// space mode's figures, "POWERCUT-SPACE " and a JSON object (see
+// spaceResult).
 package main
 
 import (
@@ -90,14 +93,20 @@ func logRun(what string, r run) {
 }
 
 func main() {
-	mode := flag.String("mode", "", "setup, work or check")
-	wlName := flag.String("workload", "", "workload name")
+	mode := flag.String("mode", "", "setup, work, check or space")
+	wlName := flag.String("workload", "", "workload name (space: shape name)")
 	mib := flag.Int("mib", 16, "payload size scale, MiB")
 	mountedSys := flag.Bool("mounted-system", false, "/system is mounted")
 	mountedUsr := flag.Bool("mounted-usr_data", false, "/usr_data is mounted")
 	watch := flag.Bool("watch", false, "work: print POWERCUT-TOUCH when the reconcile first writes (measurement boots only)")
 	flag.Parse()
 
+	if *mode == "space" {
+		res := (&guest{}).space(*wlName, *mib, *mountedSys, *mountedUsr)
+		b, _ := json.Marshal(res)
+		fmt.Printf("POWERCUT-SPACE %s\n", b)
+		return
+	}
 	wl := workloads(*mib)[*wlName]
 	if wl == nil {
 		fatal("unknown workload %q", *wlName)

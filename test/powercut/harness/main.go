@@ -29,11 +29,15 @@ type config struct {
 	keepAll   bool
 	label     string
 	vm        vm
+	// The space mode (space.go): no power cut.
+	space   bool
+	shapes  []string
+	flashes []string
 }
 
 func main() {
 	var c config
-	var wls string
+	var wls, shapes, flashes string
 	seed := flag.Uint64("seed", 0, "seed of the cut delays (0: from the clock; printed)")
 	flag.StringVar(&c.work, "work", envOr("POWERCUT_WORK", "/var/tmp/dualpart-powercut"), "work directory (images, logs); not in the repository")
 	flag.IntVar(&c.cuts, "cuts", 20, "number of power cuts")
@@ -48,6 +52,9 @@ func main() {
 	flag.StringVar(&c.vm.bios, "bios", "qboot.rom", "qemu firmware (empty: qemu's default, SeaBIOS)")
 	flag.IntVar(&c.vm.memMiB, "mem", 512, "guest memory, MiB")
 	flag.IntVar(&c.vm.mib, "mib", 16, "payload size scale, MiB (the biggest file is half of it)")
+	flag.BoolVar(&c.space, "space", false, "no power cut: measure dualpart's free-space estimate against what each shape's copy takes on UBIFS")
+	flag.StringVar(&shapes, "shapes", strings.Join(spaceShapeNames, ","), "--space: payload shapes (see README.md)")
+	flag.StringVar(&flashes, "flash", "phram,nand", "--space: flashes (phram: the power-cut flash, min. I/O 8 bytes; nand: nandsim, 2 KiB pages)")
 	flag.Parse()
 	if c.vm.kernel == "" || c.vm.initrd == "" {
 		fmt.Fprintln(os.Stderr, "harness: --kernel and --initrd are required (test/powercut/run sets them)")
@@ -66,6 +73,22 @@ func main() {
 	}
 	if c.jobs < 1 {
 		c.jobs = 1
+	}
+	if c.space {
+		c.shapes, c.flashes = strings.Split(shapes, ","), strings.Split(flashes, ",")
+		for _, s := range c.shapes {
+			if !strings.Contains(" "+strings.Join(spaceShapeNames, " ")+" ", " "+s+" ") {
+				fmt.Fprintf(os.Stderr, "harness: unknown shape %q (known: %s)\n", s, strings.Join(spaceShapeNames, ", "))
+				os.Exit(2)
+			}
+		}
+		for _, f := range c.flashes {
+			if f != "phram" && f != "nand" {
+				fmt.Fprintf(os.Stderr, "harness: unknown flash %q (known: phram, nand)\n", f)
+				os.Exit(2)
+			}
+		}
+		os.Exit(runSpace(&c))
 	}
 	if c.replay != "" {
 		os.Exit(replay(&c))

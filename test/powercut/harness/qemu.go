@@ -42,6 +42,10 @@ type bootSpec struct {
 	cut        time.Duration
 	afterTouch bool
 	untilDone  bool
+	// flash, for mode space: "phram" (image) or "nand" (nandsim in guest
+	// RAM, no image); empty for the power-cut modes, which use phram.
+	flash  string
+	memMiB int // guest memory; 0: the vm's
 }
 
 // bootOut is what one boot showed on the console.
@@ -52,7 +56,8 @@ type bootOut struct {
 	setupOK              bool
 	fatal                string
 	result               *result
-	exited               bool // the guest powered off by itself
+	space                *spaceResult // mode space: the guest's figures
+	exited               bool         // the guest powered off by itself
 	timedOut             bool
 	// From the kernel log the check boot prints: volumes on which UBIFS
 	// ran its recovery (an unclean unmount, as a cut must leave), and any
@@ -102,18 +107,30 @@ func (v *vm) boot(s bootSpec) (*bootOut, error) {
 	if s.mode == "work" {
 		cmdline += " powercut.watch=1"
 	}
+	if s.flash != "" {
+		cmdline += " powercut.flash=" + s.flash
+	}
+	mem := v.memMiB
+	if s.memMiB > 0 {
+		mem = s.memMiB
+	}
+	var flash []string
+	if s.image != "" {
+		flash = []string{
+			"-object", fmt.Sprintf("memory-backend-file,id=flash,share=on,mem-path=%s,size=%d", s.image, flashSize),
+			"-device", "ivshmem-plain,memdev=flash",
+		}
+	}
 	var bios []string
 	if v.bios != "" {
 		bios = []string{"-bios", v.bios}
 	}
-	cmd := exec.Command(v.qemu, append(bios,
-		"-accel", "tcg", "-cpu", "max", "-smp", "1", "-m", strconv.Itoa(v.memMiB),
+	cmd := exec.Command(v.qemu, append(append(bios,
+		"-accel", "tcg", "-cpu", "max", "-smp", "1", "-m", strconv.Itoa(mem),
 		"-nodefaults", "-no-user-config", "-display", "none", "-no-reboot",
 		"-serial", "stdio",
 		"-kernel", v.kernel, "-initrd", v.initrd, "-append", cmdline,
-		"-object", fmt.Sprintf("memory-backend-file,id=flash,share=on,mem-path=%s,size=%d", s.image, flashSize),
-		"-device", "ivshmem-plain,memdev=flash",
-	)...)
+	), flash...)...)
 	dieWithParent(cmd)
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
@@ -196,6 +213,13 @@ func (v *vm) boot(s bootSpec) (*bootOut, error) {
 				out.recoveries++
 			case strings.Contains(t, "UBIFS error") || strings.Contains(t, "UBI error"):
 				out.kernelErrors = append(out.kernelErrors, t)
+			case strings.HasPrefix(t, "POWERCUT-SPACE "):
+				var r spaceResult
+				if err := json.Unmarshal([]byte(strings.TrimPrefix(t, "POWERCUT-SPACE ")), &r); err == nil {
+					out.space = &r
+				} else {
+					out.fatal = "unparsable space line: " + err.Error()
+				}
 			case strings.HasPrefix(t, "POWERCUT-RESULT "):
 				var r result
 				if err := json.Unmarshal([]byte(strings.TrimPrefix(t, "POWERCUT-RESULT ")), &r); err == nil {
