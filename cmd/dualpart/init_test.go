@@ -4,6 +4,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"os"
 	"os/exec"
@@ -14,18 +15,50 @@ import (
 	"time"
 )
 
-// initScript runs init/dualpart with the given settings under the module's
-// shell: busybox sh (ash) where installed, else sh. It returns the exit
-// status, the console output and the log.
-func initScript(t *testing.T, env map[string]string, arg string) (int, string, string) {
+// scriptTimeout bounds every run of the init script, so that a script that
+// hangs (on a FIFO, say) fails its test instead of hanging it.
+const scriptTimeout = 20 * time.Second
+
+// shell is a shell to run the init script under.
+type shell struct {
+	name string
+	argv []string // the shell's command line, before the script's
+}
+
+// forEachShell runs f under each shell the init script must work under:
+// the system's sh (dash on Debian) and busybox sh (ash, the module's
+// shell), skipped where busybox is not installed.
+func forEachShell(t *testing.T, f func(t *testing.T, sh shell)) {
 	t.Helper()
-	shell := []string{"sh"}
-	if p, err := exec.LookPath("busybox"); err == nil {
-		shell = []string{p, "sh"}
-	}
+	t.Run("sh", func(t *testing.T) { f(t, shell{"sh", []string{"sh"}}) })
+	t.Run("busybox", func(t *testing.T) {
+		p, err := exec.LookPath("busybox")
+		if err != nil {
+			t.Skip("busybox is not installed")
+		}
+		f(t, shell{"busybox", []string{p, "sh"}})
+	})
+}
+
+// initScript runs init/dualpart under sh with the given settings, with
+// umask 022 as at boot, and returns the exit status, the console output and
+// the log (empty unless the log is a regular file: reading a FIFO would
+// block). A run that does not end within scriptTimeout fails the test.
+func initScript(t *testing.T, sh shell, env map[string]string, arg string) (int, string, string) {
+	t.Helper()
 	script, err := filepath.Abs("../../init/dualpart")
 	must(t, err)
-	cmd := exec.Command(shell[0], append(shell[1:], script, arg)...)
+	ctx, cancel := context.WithTimeout(context.Background(), scriptTimeout)
+	defer cancel()
+	var args []string
+	args = append(args, sh.argv[1:]...)
+	args = append(args, "-c", `umask 022 && exec "$@"`, "init")
+	args = append(args, sh.argv...)
+	args = append(args, script, arg)
+	cmd := exec.CommandContext(ctx, sh.argv[0], args...)
+	// The script's background helpers must not hold the console's pipe
+	// open after it ends; if one does, Wait gives up after WaitDelay.
+	cmd.WaitDelay = 2 * time.Second
 	cmd.Env = append(os.Environ(), "DUALPART_DEFAULTS=/nonexistent/dualpart")
 	for k, v := range env {
 		cmd.Env = append(cmd.Env, k+"="+v)
@@ -33,22 +66,44 @@ func initScript(t *testing.T, env map[string]string, arg string) (int, string, s
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	err = cmd.Run()
+	if ctx.Err() != nil {
+		t.Fatalf("%s %s %s did not end within %v; console:\n%s", sh.name, script, arg, scriptTimeout, out.String())
+	}
 	code := 0
 	var ee *exec.ExitError
-	if errors.As(err, &ee) {
+	switch {
+	case errors.As(err, &ee):
 		code = ee.ExitCode()
-	} else if err != nil {
-		t.Fatalf("run %s: %v", script, err)
+	case errors.Is(err, exec.ErrWaitDelay):
+		t.Errorf("%s %s %s: a background process kept the console open after the script ended", sh.name, script, arg)
+	case err != nil:
+		t.Fatalf("run %s %s: %v", sh.name, script, err)
 	}
-	log, _ := os.ReadFile(env["DUALPART_LOG"])
+	var log []byte
+	if fi, err := os.Lstat(env["DUALPART_LOG"]); err == nil && fi.Mode().IsRegular() {
+		log, _ = os.ReadFile(env["DUALPART_LOG"])
+	}
 	return code, out.String(), string(log)
 }
 
+// realRoot is l.root with every symbolic link in it resolved: the init
+// script refuses a log path that goes through one (on macOS, /var does).
+func realRoot(t *testing.T, l layout) string {
+	t.Helper()
+	root, err := filepath.EvalSymlinks(l.root)
+	must(t, err)
+	return root
+}
+
 func TestInitScript(t *testing.T) {
+	forEachShell(t, testInitScript)
+}
+
+func testInitScript(t *testing.T, sh shell) {
 	l := newLayout(t)
 	put(t, l.primary, l.primaryTag, appV1, "1\n")
 	cfg := writeConfig(t, l.root, pairEntry("app", "", ""))
-	logName := filepath.Join(l.root, "log", "dualpart.log")
+	logName := filepath.Join(realRoot(t, l), "log", "dualpart.log")
 	env := map[string]string{
 		"DUALPART":                binary,
 		"DUALPART_ARGS":           "--config " + cfg,
@@ -58,7 +113,7 @@ func TestInitScript(t *testing.T) {
 	}
 
 	t.Run("start", func(t *testing.T) {
-		code, console, log := initScript(t, env, "start")
+		code, console, log := initScript(t, sh, env, "start")
 		if code != exitOK || !strings.Contains(console, "dualpart: in agreement") {
 			t.Errorf("init script start = %d, want 0 and \"in agreement\"; console:\n%s", code, console)
 		}
@@ -70,7 +125,7 @@ func TestInitScript(t *testing.T) {
 
 	t.Run("log rotation", func(t *testing.T) {
 		must(t, os.WriteFile(logName, bytes.Repeat([]byte("x"), 2000), 0o644))
-		code, console, log := initScript(t, env, "start")
+		code, console, log := initScript(t, sh, env, "start")
 		if code != exitOK || !strings.Contains(log, "in agreement, nothing copied") {
 			t.Errorf("init script start = %d; console:\n%s\nlog:\n%s", code, console, log)
 		}
@@ -87,7 +142,7 @@ func TestInitScript(t *testing.T) {
 			}
 		}
 		must(t, os.RemoveAll(l.backup))
-		code, console, _ := initScript(t, e, "start")
+		code, console, _ := initScript(t, sh, e, "start")
 		if code != exitFailed || !strings.Contains(console, "/nonexistent/usrdata is not mounted") {
 			t.Errorf("init script start = %d, want 1 and \"is not mounted\"; console:\n%s", code, console)
 		}
@@ -108,7 +163,7 @@ func TestInitScript(t *testing.T) {
 			e[k] = v
 		}
 		start := time.Now()
-		code, console, log := initScript(t, e, "start")
+		code, console, log := initScript(t, sh, e, "start")
 		if took := time.Since(start); took > 5*time.Second {
 			t.Errorf("init script took %v with a 1 s timeout; SIGTERM should stop reconcile at once", took)
 		}
@@ -122,7 +177,7 @@ func TestInitScript(t *testing.T) {
 
 	// The mount-missing run left the backup's tag without its payload.
 	t.Run("status", func(t *testing.T) {
-		code, console, _ := initScript(t, env, "status")
+		code, console, _ := initScript(t, sh, env, "status")
 		if code != exitOK || !strings.Contains(console, "primary 1 ok, backup 1 damaged") || !strings.Contains(console, "reconcile would copy primary to backup") {
 			t.Errorf("init script status = %d; console:\n%s", code, console)
 		}
