@@ -34,7 +34,7 @@ func compareEntries(a, b []manifest.Entry) error {
 			return fmt.Errorf("%w: %q is only on the backup", ErrDiverged, b[i].Path)
 		case i == len(b):
 			return fmt.Errorf("%w: %q is only on the primary", ErrDiverged, a[i].Path)
-		case a[i] != b[i]:
+		case a[i].Path != b[i].Path || !manifest.SameContent(a[i], b[i]):
 			return fmt.Errorf("%w: %q differs", ErrDiverged, a[i].Path)
 		}
 	}

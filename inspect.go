@@ -102,20 +102,25 @@ func damaged(f *found, err error) (*found, error) {
 	return f, nil
 }
 
-// readManifest reads and parses a side's manifest.
+// readManifest reads and parses a side's manifest as a stream, bounded
+// (manifest.MaxSize, MaxLine, MaxEntries): a huge, sparse or endless file
+// there (a link to /dev/zero is refused before any read) is damaged after
+// at most the cap is read, never held whole.
 func readManifest(s Side) (*manifest.Manifest, error) {
 	mpath := s.manifestPath()
-	data, err := readLimited(s.Fs, mpath, manifest.MaxSize)
+	f, err := nofollow.Open(s.Fs, mpath)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, err
 	}
-	if err == nil {
-		var m *manifest.Manifest
-		if m, err = manifest.Parse(data); err == nil {
-			return m, nil
-		}
+	if err != nil {
+		return nil, fmt.Errorf("read manifest %q: %w", mpath, err)
 	}
-	return nil, fmt.Errorf("read manifest %q: %w", mpath, err)
+	defer f.Close()
+	m, err := manifest.ParseReader(f, manifest.MaxSize)
+	if err != nil {
+		return nil, fmt.Errorf("read manifest %q: %w", mpath, err)
+	}
+	return m, nil
 }
 
 // verify checks the payload against m at the pair's verify level and, on

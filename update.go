@@ -135,7 +135,7 @@ func equalEntries(a, b []manifest.Entry) bool {
 		return false
 	}
 	for i := range a {
-		if a[i] != b[i] {
+		if a[i].Path != b[i].Path || !manifest.SameContent(a[i], b[i]) {
 			return false
 		}
 	}

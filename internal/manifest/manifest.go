@@ -1,33 +1,67 @@
 // Package manifest is the on-flash record of a payload: every entry's
-// relative path, type, permission bits, size, SHA-256 and link target, the
-// version it describes, and a checksum of itself.
+// relative path, type, permission bits, owner, modification time, size,
+// SHA-256, file capabilities and link target, the version it describes,
+// and a checksum of itself.
 //
 // The format is line-oriented text so that a technician can read it with
-// cat on the module:
+// cat on the module. Version 2, which Marshal writes:
+//
+//	dualpart-manifest 2
+//	version "3"
+//	entries 3
+//	d 0755 0:0 1712345678000000000 "bin"
+//	f 4755 0:0 1712345678123456789 1234 9f86d0... - "bin/app"
+//	l 0:0 1712345678000000000 "lib" "bin"
+//	sum 2c26b4...
+//
+// Version 1, which Parse still reads, has no "entries" line and records
+// no owner, time or file capabilities:
 //
 //	dualpart-manifest 1
 //	version "3"
 //	d 0755 "bin"
-//	f 0755 1234 9f86d0...  "bin/app"
+//	f 0755 1234 9f86d0... "bin/app"
 //	l "lib" "bin"
 //	sum 2c26b4...
 //
-// Paths and link targets are Go-quoted. The last line holds the SHA-256 of
-// every byte before it, so a torn or bit-flipped manifest is rejected rather
-// than trusted.
+// The grammar, one line each, every line ending in a newline (LF):
+//
+//	manifest = header version [entries] {entry} sum
+//	header   = "dualpart-manifest " ("1" | "2")
+//	version  = "version " quoted
+//	entries  = "entries " count              (version 2 only, required)
+//	entry    = dir | file | symlink
+//	dir      = "d " mode " " [meta " "] quoted
+//	file     = "f " mode " " [meta " "] size " " sha256 " " [caps " "] quoted
+//	symlink  = "l " [meta " "] quoted " " quoted
+//	meta     = owner " " mtime               (version 2 only, required)
+//	caps     = "-" | hex                     (version 2 only, required)
+//	owner    = "-" | uid ":" gid
+//	sum      = "sum " hex
+//
+// mode is four octal digits (permission bits, setuid 4000, setgid 2000,
+// sticky 1000); uid, gid, count and size are decimal; mtime is the
+// modification time in nanoseconds since the Unix epoch, in decimal, maybe
+// negative; sha256 is 64 lower-case hex digits; caps is the raw value of
+// the security.capability extended attribute in lower-case hex, "-" if the
+// file has none; owner "-" records no owner. Paths and link targets are
+// Go-quoted (strconv.Quote). The sum line holds the SHA-256 of every byte
+// before it, so a torn or bit-flipped manifest is rejected rather than
+// trusted; it is not a signature: anyone who can write the manifest can
+// reseal it.
+//
+// Version 2 accepts only the form Marshal writes (canonical numbers,
+// lower-case hex, strconv.Quote's quoting), so that Marshal(Parse(b)) is b.
+// Version 1 is read as leniently as before version 2 existed.
 package manifest
 
 import (
-	"bufio"
-	"bytes"
 	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io/fs"
 	"path"
 	"sort"
-	"strconv"
 	"strings"
 )
 
@@ -46,7 +80,7 @@ const (
 	Special Type = 's'
 )
 
-// String returns "file", "dir" or "symlink".
+// String returns "file", "dir", "symlink" or "special file".
 func (t Type) String() string {
 	switch t {
 	case File:
@@ -61,12 +95,18 @@ func (t Type) String() string {
 	return fmt.Sprintf("type(%q)", byte(t))
 }
 
-// Entry is one entry of a payload.
+// Entry is one entry of a payload. Its fields are ordered so that the
+// struct has no padding beyond two bytes: a manifest holds one per entry of
+// the payload, 112 bytes on 64-bit systems, 88 on 32-bit ones.
 type Entry struct {
 	// Path is slash-separated, relative to the payload directory and clean.
 	Path string
 	// Type is File, Dir or Symlink.
 	Type Type
+	// Owned reports that UID and GID are known. A version-1 manifest, and
+	// a scan of a filesystem whose FileInfo.Sys is not a *syscall.Stat_t
+	// (afero's MemMapFs), record no owner: UID and GID are then zero.
+	Owned bool
 	// Mode holds the permission bits plus setuid, setgid and sticky; zero
 	// for symlinks, whose mode Linux ignores.
 	Mode fs.FileMode
@@ -76,6 +116,17 @@ type Entry struct {
 	SHA256 [sha256.Size]byte
 	// Target is a symlink's target, as stored; empty for other types.
 	Target string
+	// UID and GID are the numeric owner and group, when Owned.
+	UID, GID uint32
+	// ModTime is the modification time in nanoseconds since the Unix
+	// epoch; zero in a version-1 manifest. It is recorded so that a copy
+	// can set it, and never compared: two sides written at different
+	// times by the customer's tooling still agree.
+	ModTime int64
+	// Caps is a file's security.capability extended attribute, its raw
+	// bytes; empty if it has none, for other types, in a version-1
+	// manifest, and where the filesystem cannot tell (see CapsReader).
+	Caps string
 }
 
 // Manifest describes a payload at one version.
@@ -89,11 +140,25 @@ type Manifest struct {
 // ModeMask is the part of a mode that a manifest records and a copy sets.
 const ModeMask = fs.ModePerm | fs.ModeSetuid | fs.ModeSetgid | fs.ModeSticky
 
-// MaxSize bounds a manifest read from flash, so a garbled length cannot
-// exhaust the memory of a 256 MiB module. A million entries fit.
-const MaxSize = 256 << 20
+// The bounds of a manifest read from flash, so that a garbled or hostile
+// one cannot exhaust the memory of a 256 MiB module or keep a boot reading
+// forever.
+const (
+	// MaxSize bounds a manifest's bytes. A version-2 line of a file with
+	// a 30-byte path takes about 145 bytes, so some 450,000 entries fit.
+	MaxSize = 64 << 20
+	// MaxEntries bounds a manifest's entries, 112 bytes of memory each on
+	// 64-bit systems plus the path: some 75 MiB at most, all of it in a
+	// hostile manifest of short lines only.
+	MaxEntries = 1 << 19
+	// MaxLine bounds one line of a manifest, its newline included: two
+	// quoted strings of 4,096 bytes each, every byte escaped (\xff), with
+	// room to spare.
+	MaxLine = 64 << 10
+)
 
-const header = "dualpart-manifest 1"
+// FormatVersion is the format version Marshal writes.
+const FormatVersion = 2
 
 // ErrInvalid is wrapped by every error that rejects a manifest's bytes.
 var ErrInvalid = errors.New("invalid manifest")
@@ -103,206 +168,22 @@ func Sort(entries []Entry) {
 	sort.Slice(entries, func(i, j int) bool { return entries[i].Path < entries[j].Path })
 }
 
-// Marshal returns the manifest's bytes, with its checksum. Entries are
-// written in the order given; Validate them first.
-func (m *Manifest) Marshal() []byte {
-	var b bytes.Buffer
-	b.WriteString(header + "\n")
-	fmt.Fprintf(&b, "version %s\n", strconv.Quote(m.Version))
-	for _, e := range m.Entries {
-		switch e.Type {
-		case File:
-			fmt.Fprintf(&b, "f %04o %d %s %s\n", unixMode(e.Mode), e.Size, hex.EncodeToString(e.SHA256[:]), strconv.Quote(e.Path))
-		case Dir:
-			fmt.Fprintf(&b, "d %04o %s\n", unixMode(e.Mode), strconv.Quote(e.Path))
-		case Symlink:
-			fmt.Fprintf(&b, "l %s %s\n", strconv.Quote(e.Path), strconv.Quote(e.Target))
-		}
-	}
-	sum := sha256.Sum256(b.Bytes())
-	fmt.Fprintf(&b, "sum %s\n", hex.EncodeToString(sum[:]))
-	return b.Bytes()
+// SameContent reports whether a and b, two records of one path, describe
+// the same content: type, mode, size, digest, link target and file
+// capabilities, and owner when both record one. Paths and modification
+// times are not compared: two sides written at different times by the
+// customer's tooling still agree, and an owner that one side cannot tell
+// (a version-1 manifest, a filesystem without owners) is no difference.
+func SameContent(a, b Entry) bool {
+	return a.Type == b.Type && a.Mode == b.Mode && a.Size == b.Size &&
+		a.SHA256 == b.SHA256 && a.Target == b.Target && a.Caps == b.Caps &&
+		(!a.Owned || !b.Owned || a.UID == b.UID && a.GID == b.GID)
 }
 
-// Parse reads a manifest. It rejects, wrapping ErrInvalid: a wrong header or
-// checksum, a malformed line, and a path that is absolute, contains "..", is
-// not clean, or repeats, or whose parent is not listed before it as a
-// directory.
-func Parse(data []byte) (*Manifest, error) {
-	if len(data) > MaxSize {
-		return nil, fmt.Errorf("%w: %d bytes, more than %d", ErrInvalid, len(data), MaxSize)
-	}
-	i := bytes.LastIndex(bytes.TrimSuffix(data, []byte("\n")), []byte("\n"))
-	if i < 0 {
-		return nil, fmt.Errorf("%w: no checksum line", ErrInvalid)
-	}
-	body, last := data[:i+1], strings.TrimSuffix(string(data[i+1:]), "\n")
-	want, ok := strings.CutPrefix(last, "sum ")
-	if !ok {
-		return nil, fmt.Errorf("%w: last line is not a checksum", ErrInvalid)
-	}
-	sum := sha256.Sum256(body)
-	if want != hex.EncodeToString(sum[:]) {
-		return nil, fmt.Errorf("%w: checksum mismatch", ErrInvalid)
-	}
-	sc := bufio.NewScanner(bytes.NewReader(body))
-	sc.Buffer(make([]byte, 64<<10), 1<<20)
-	line := 0
-	next := func() (string, bool) {
-		if !sc.Scan() {
-			return "", false
-		}
-		line++
-		return sc.Text(), true
-	}
-	if h, _ := next(); h != header {
-		return nil, fmt.Errorf("%w: header %q, want %q", ErrInvalid, h, header)
-	}
-	v, _ := next()
-	vq, ok := strings.CutPrefix(v, "version ")
-	if !ok {
-		return nil, fmt.Errorf("%w: line 2: no version", ErrInvalid)
-	}
-	version, err := strconv.Unquote(vq)
-	if err != nil {
-		return nil, fmt.Errorf("%w: line 2: version: %v", ErrInvalid, err)
-	}
-	m := &Manifest{Version: version}
-	for {
-		l, ok := next()
-		if !ok {
-			break
-		}
-		e, err := parseEntry(l)
-		if err != nil {
-			return nil, fmt.Errorf("%w: line %d: %v", ErrInvalid, line, err)
-		}
-		m.Entries = append(m.Entries, e)
-	}
-	if err := sc.Err(); err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrInvalid, err)
-	}
-	if err := Validate(m.Entries); err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrInvalid, err)
-	}
-	return m, nil
-}
-
-func parseEntry(l string) (Entry, error) {
-	if len(l) < 2 || l[1] != ' ' {
-		return Entry{}, fmt.Errorf("malformed entry %.40q", l)
-	}
-	var e Entry
-	rest := l[2:]
-	var err error
-	switch Type(l[0]) {
-	case File:
-		var mode, size, sum string
-		if mode, rest, err = field(rest); err != nil {
-			return e, err
-		}
-		if size, rest, err = field(rest); err != nil {
-			return e, err
-		}
-		if sum, rest, err = field(rest); err != nil {
-			return e, err
-		}
-		if e.Mode, err = parseMode(mode); err != nil {
-			return e, err
-		}
-		if e.Size, err = strconv.ParseInt(size, 10, 64); err != nil || e.Size < 0 {
-			return e, fmt.Errorf("bad size %q", size)
-		}
-		if len(sum) != 2*sha256.Size {
-			return e, fmt.Errorf("bad sha256 %q", sum)
-		}
-		if _, err := hex.Decode(e.SHA256[:], []byte(sum)); err != nil {
-			return e, fmt.Errorf("bad sha256 %q", sum)
-		}
-		if e.Path, err = unquoteAll(rest); err != nil {
-			return e, err
-		}
-	case Dir:
-		var mode string
-		if mode, rest, err = field(rest); err != nil {
-			return e, err
-		}
-		if e.Mode, err = parseMode(mode); err != nil {
-			return e, err
-		}
-		if e.Path, err = unquoteAll(rest); err != nil {
-			return e, err
-		}
-	case Symlink:
-		p, err := strconv.QuotedPrefix(rest)
-		if err != nil {
-			return e, fmt.Errorf("bad path: %v", err)
-		}
-		e.Path, _ = strconv.Unquote(p)
-		rest, ok := strings.CutPrefix(rest[len(p):], " ")
-		if !ok {
-			return e, errors.New("symlink without target")
-		}
-		if e.Target, err = unquoteAll(rest); err != nil {
-			return e, err
-		}
-		if e.Target == "" || strings.IndexByte(e.Target, 0) >= 0 {
-			return e, fmt.Errorf("bad symlink target %q", e.Target)
-		}
-	default:
-		return e, fmt.Errorf("unknown entry type %q", l[0])
-	}
-	e.Type = Type(l[0])
-	return e, nil
-}
-
-func field(s string) (string, string, error) {
-	f, rest, ok := strings.Cut(s, " ")
-	if !ok || f == "" {
-		return "", "", fmt.Errorf("missing field in %.40q", s)
-	}
-	return f, rest, nil
-}
-
-func unquoteAll(s string) (string, error) {
-	p, err := strconv.QuotedPrefix(s)
-	if err != nil || len(p) != len(s) {
-		return "", fmt.Errorf("bad quoted string %.40q", s)
-	}
-	return strconv.Unquote(p)
-}
-
-func parseMode(s string) (fs.FileMode, error) {
-	u, err := strconv.ParseUint(s, 8, 32)
-	if err != nil || u&^0o7777 != 0 {
-		return 0, fmt.Errorf("bad mode %q", s)
-	}
-	m := fs.FileMode(u & 0o777)
-	if u&0o4000 != 0 {
-		m |= fs.ModeSetuid
-	}
-	if u&0o2000 != 0 {
-		m |= fs.ModeSetgid
-	}
-	if u&0o1000 != 0 {
-		m |= fs.ModeSticky
-	}
-	return m, nil
-}
-
-func unixMode(m fs.FileMode) uint32 {
-	u := uint32(m.Perm())
-	if m&fs.ModeSetuid != 0 {
-		u |= 0o4000
-	}
-	if m&fs.ModeSetgid != 0 {
-		u |= 0o2000
-	}
-	if m&fs.ModeSticky != 0 {
-		u |= 0o1000
-	}
-	return u
-}
+// Equal reports whether two entries describe the same path with the same
+// content, as SameContent compares it: modification times and an owner
+// only one of them records are no difference.
+func Equal(a, b Entry) bool { return a.Path == b.Path && SameContent(a, b) }
 
 // ValidPath reports whether p may name a payload entry: relative, slash
 // separated, clean, without "..", and not the payload itself.
@@ -317,43 +198,70 @@ func ValidPath(p string) error {
 	case path.Clean(p) != p:
 		return fmt.Errorf("path %q is not clean", p)
 	}
-	for _, c := range strings.Split(p, "/") {
-		if c == ".." {
-			return fmt.Errorf("path %q leaves the payload", p)
-		}
+	// A clean path holds ".." only as its first components.
+	if p == ".." || strings.HasPrefix(p, "../") {
+		return fmt.Errorf("path %q leaves the payload", p)
 	}
 	return nil
 }
 
 // Validate checks that entries are sorted, unique, valid paths whose parents
 // are listed directories: what a copy needs to write each entry below a real
-// directory of the payload and nowhere else.
+// directory of the payload and nowhere else. It also checks that each
+// entry's line fits in MaxLine, so that what Marshal writes Parse reads.
 func Validate(entries []Entry) error {
-	dirs := make(map[string]bool)
-	for i, e := range entries {
-		if err := ValidPath(e.Path); err != nil {
+	for i := range entries {
+		if err := validateNext(entries[:i], &entries[i]); err != nil {
 			return err
-		}
-		if i > 0 {
-			switch prev := entries[i-1].Path; {
-			case prev == e.Path:
-				return fmt.Errorf("path %q repeats", e.Path)
-			case prev > e.Path:
-				return fmt.Errorf("path %q is out of order", e.Path)
-			}
-		}
-		if dir := path.Dir(e.Path); dir != "." && !dirs[dir] {
-			return fmt.Errorf("path %q has no directory entry for %q", e.Path, dir)
-		}
-		if e.Type == Dir {
-			dirs[e.Path] = true
-		}
-		if e.Mode&^ModeMask != 0 {
-			return fmt.Errorf("path %q: bad mode %v", e.Path, e.Mode)
 		}
 	}
 	return nil
 }
 
-// Equal reports whether two entries describe the same content.
-func Equal(a, b Entry) bool { return a == b }
+// listedDir reports whether dir is a directory among the valid entries
+// before. Most often it is the last one (e its first entry) or the last
+// one's parent (e its sibling), both checked before a binary search.
+func listedDir(before []Entry, dir string) bool {
+	if n := len(before); n > 0 {
+		last := &before[n-1]
+		if last.Path == dir {
+			return last.Type == Dir
+		}
+		// A valid entry's parent is a listed directory.
+		if i := strings.LastIndexByte(last.Path, '/'); i >= 0 && last.Path[:i] == dir {
+			return true
+		}
+	}
+	i := sort.Search(len(before), func(i int) bool { return before[i].Path >= dir })
+	return i < len(before) && before[i].Path == dir && before[i].Type == Dir
+}
+
+// validateNext checks e, to follow the valid entries before. It needs no
+// memory: a parent, sorted before its children, is found by binary search
+// among the entries before, so that a parse of a hostile manifest keeps
+// no set of directories beside the entries.
+func validateNext(before []Entry, e *Entry) error {
+	if err := ValidPath(e.Path); err != nil {
+		return err
+	}
+	if n := len(before); n > 0 {
+		switch prev := before[n-1].Path; {
+		case prev == e.Path:
+			return fmt.Errorf("path %q repeats", e.Path)
+		case prev > e.Path:
+			return fmt.Errorf("path %q is out of order", e.Path)
+		}
+	}
+	if dir := path.Dir(e.Path); dir != "." && !listedDir(before, dir) {
+		return fmt.Errorf("path %q has no directory entry for %q", e.Path, dir)
+	}
+	if e.Mode&^ModeMask != 0 {
+		return fmt.Errorf("path %q: bad mode %v", e.Path, e.Mode)
+	}
+	// Quoting takes at most 4 bytes per byte (\xff); the rest of a line,
+	// at most 2 + 5 + 22 + 20 + 20 + 65 + 3 + 1 bytes.
+	if 4*(len(e.Path)+len(e.Target))+2*len(e.Caps)+160 > MaxLine {
+		return fmt.Errorf("path %q: entry too long for a manifest line", e.Path)
+	}
+	return nil
+}
