@@ -342,6 +342,12 @@ func (p *Pair) attempt(ctx context.Context, res *Result, decayed *found) (*found
 	if res.PrimaryChanged && pf.status.Version != nil && pf.status.Version.Compare(bf.status.Version) == 0 {
 		p.warnPrimaryRestored(res, pf)
 	}
+	if err == nil && stats.Unprivileged > 0 {
+		w := fmt.Sprintf("%d entries of %q were written without setuid, setgid or capabilities: their owner is not recorded, or could not be kept (not running as root)",
+			stats.Unprivileged, dst.side.Dir)
+		res.Warnings = append(res.Warnings, w)
+		p.cfg.logger.Warn(w)
+	}
 	var sd *sourceDamaged
 	if errors.As(err, &sd) && decayed == nil {
 		p.cfg.logger.Warn("copy source is damaged", "side", src.side.Dir, "err", sd.err)

@@ -79,6 +79,7 @@ func (p *Pair) copyOver(ctx context.Context, src, dst *found, pl *copyPlan) (Cop
 	if err != nil {
 		return got, err
 	}
+	got.Unprivileged = pl.stripped
 	if p.cfg.tagFirst {
 		return got, nil
 	}
@@ -163,7 +164,7 @@ func (p *Pair) runCopier(ctx context.Context, pl *copyPlan, whole *durable.Whole
 // the tag is not written. It returns what the rewrite wrote.
 func (p *Pair) checkCopy(ctx context.Context, src *found, pl *copyPlan, whole *durable.WholeSync) (CopyStats, error) {
 	d := pl.job.Dst
-	if err := manifest.Check(ctx, d.Fs, d.Dir, src.man.Entries, false); err != nil {
+	if err := manifest.Check(ctx, d.Fs, d.Dir, pl.entries, false); err != nil {
 		return CopyStats{}, fmt.Errorf("check copy %q: %w", d.Dir, err)
 	}
 	if !p.cfg.readBack {

@@ -80,7 +80,11 @@ type CopyStats struct {
 	FilesWritten int   // files, symlinks and directories created or replaced
 	BytesWritten int64 // file bytes written
 	Removed      int   // entries removed
-	Chmods       int   // entries whose mode was changed in place
+	Chmods       int   // entries whose mode, owner or capabilities were changed in place
+	// Unprivileged counts the entries the destination holds without the
+	// setuid, setgid or capabilities of the source, because their owner
+	// is not recorded or could not be kept (a copy not run as root).
+	Unprivileged int
 }
 
 func (s CopyStats) changed() bool {

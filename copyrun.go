@@ -177,6 +177,11 @@ func (c *copyRun) write(ctx context.Context, e Entry) (int64, error) {
 			}
 			c.changed[filepath.Dir(name)] = true
 		}
+		if e.Owned {
+			if err := c.dst.Chown(name, int(e.UID), int(e.GID)); err != nil {
+				return 0, fmt.Errorf("chown %q: %w", name, err)
+			}
+		}
 		if err := c.dst.Chmod(name, e.Mode|0o700); err != nil {
 			return 0, fmt.Errorf("chmod %q: %w", name, err)
 		}
@@ -196,6 +201,9 @@ func (c *copyRun) write(ctx context.Context, e Entry) (int64, error) {
 		}
 		if err := l.SymlinkIfPossible(e.Target, tmp); err != nil {
 			return 0, fmt.Errorf("copy symlink %q: %w", name, err)
+		}
+		if err := c.setMeta(tmp, e, false); err != nil {
+			return 0, err
 		}
 		if err := c.dst.Rename(tmp, name); err != nil {
 			return 0, fmt.Errorf("copy symlink %q: %w", name, err)
@@ -239,6 +247,9 @@ func (c *copyRun) writeFile(ctx context.Context, e Entry, name string) (int64, e
 	if n != e.Size || sum != e.SHA256 {
 		c.dst.Remove(tmp)
 		return n, fmt.Errorf("copy %q: %w", src, errSourceChanged)
+	}
+	if err := c.setMeta(tmp, e, false); err != nil {
+		return n, err
 	}
 	c.pending = append(c.pending, [2]string{tmp, name})
 	c.pendingN += n
@@ -286,16 +297,16 @@ func (c *copyRun) flush(ctx context.Context) error {
 	return c.syncDirs(ctx)
 }
 
-// chmod sets the mode of the entries that hold the right content with
-// another mode.
+// chmod gives the entries that hold the right content with another mode,
+// owner or capabilities theirs, in place: metadata only.
 func (c *copyRun) chmod(ctx context.Context) error {
 	for _, e := range c.job.Chmod {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
 		name := c.dstPath(e.Path)
-		if err := c.dst.Chmod(name, e.Mode); err != nil {
-			return fmt.Errorf("chmod %q: %w", name, err)
+		if err := c.setMeta(name, e, true); err != nil {
+			return err
 		}
 		c.stats.Chmods++
 		if e.Type == manifest.Dir {

@@ -14,9 +14,14 @@ import (
 // A copyPlan is what a copy of src over dst must change, and the room it
 // needs, computed before anything is written.
 type copyPlan struct {
-	job      *CopyJob
+	job *CopyJob
+	// entries are the source's, as the destination will hold them (see
+	// destEntries); stripped counts those that lost setuid, setgid or
+	// capabilities on the way.
+	entries  []Entry
+	stripped int
 	bytes    int64  // file bytes the copy writes
-	manifest []byte // the source's manifest, as dst will hold it
+	manifest []byte // the manifest of entries, as dst will hold it
 	// replaced holds, for each entry of job.Write, the bytes the file it
 	// replaces takes on dst (0 where it replaces no file); removed the
 	// bytes job.Remove frees. Both are freed by the copy, removed before
@@ -49,9 +54,11 @@ func (p *Pair) plan(ctx context.Context, src, dst *found) (*copyPlan, error) {
 	for _, e := range have {
 		haveBy[e.Path] = e
 	}
-	pl := &copyPlan{job: job, manifest: src.man.Marshal()}
-	want := make(map[string]bool, len(src.man.Entries))
-	for _, e := range src.man.Entries {
+	entries, stripped := destEntries(src.man.Entries, canChown(dst.side.Fs))
+	man := &manifest.Manifest{Version: src.man.Version, Entries: entries}
+	pl := &copyPlan{job: job, entries: entries, stripped: stripped, manifest: man.Marshal()}
+	want := make(map[string]bool, len(entries))
+	for _, e := range entries {
 		want[e.Path] = true
 		h, ok := haveBy[e.Path]
 		same, err := holds(ctx, dst.side, h, ok, e)
@@ -67,7 +74,7 @@ func (p *Pair) plan(ctx context.Context, src, dst *found) (*copyPlan, error) {
 			}
 			pl.replaced = append(pl.replaced, old)
 			pl.bytes += e.Size
-		case h.Mode != e.Mode:
+		case metaDiffers(h, e):
 			job.Chmod = append(job.Chmod, e)
 		}
 	}

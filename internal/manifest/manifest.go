@@ -175,10 +175,22 @@ func Sort(entries []Entry) {
 // customer's tooling still agree, and an owner that one side cannot tell
 // (a version-1 manifest, a filesystem without owners) is no difference.
 func SameContent(a, b Entry) bool {
+	if !a.Owned || !b.Owned {
+		// Privilege goes with its owner: a copy that cannot keep the
+		// owner (not root, or none recorded) clears setuid, setgid and
+		// the capabilities, and records no owner. The two sides still
+		// hold the same content.
+		a.Mode, b.Mode = a.Mode&^Privileged, b.Mode&^Privileged
+		a.Caps, b.Caps = "", ""
+	}
 	return a.Type == b.Type && a.Mode == b.Mode && a.Size == b.Size &&
 		a.SHA256 == b.SHA256 && a.Target == b.Target && a.Caps == b.Caps &&
 		(!a.Owned || !b.Owned || a.UID == b.UID && a.GID == b.GID)
 }
+
+// Privileged is the part of a mode that grants its owner's privilege to
+// whoever runs the file: setuid and setgid.
+const Privileged = fs.ModeSetuid | fs.ModeSetgid
 
 // Equal reports whether two entries describe the same path with the same
 // content, as SameContent compares it: modification times and an owner
