@@ -212,6 +212,13 @@ func New(primary, backup Side, opts ...Option) *Pair {
 	for _, o := range opts {
 		o.apply(&c)
 	}
+	if len(c.exclude) > 0 {
+		x, err := manifest.NewExclude(c.exclude)
+		if err != nil {
+			c.optErr = fmt.Errorf("exclude: %w: %v", ErrBadPath, err)
+		}
+		c.scan = []manifest.Option{manifest.WithExclude(x)}
+	}
 	return &Pair{primary: primary, backup: backup, cfg: c, mu: make(chan struct{}, 1)}
 }
 
@@ -234,6 +241,9 @@ func within(dir, name string) bool {
 // space, which Reconcile checks only once it has planned a copy.
 func (p *Pair) Status(ctx context.Context) (Result, error) {
 	var res Result
+	if p.cfg.optErr != nil {
+		return res, p.cfg.optErr
+	}
 	if err := p.checkDevices(&res); err != nil {
 		return res, err
 	}
@@ -248,7 +258,7 @@ func (p *Pair) Status(ctx context.Context) (Result, error) {
 		for i, f := range []*found{pf, bf} {
 			if f.man != nil {
 				ents[i] = f.man.Entries
-			} else if ents[i], err = manifest.Scan(ctx, f.side.Fs, f.side.Dir, true); err != nil {
+			} else if ents[i], err = manifest.Scan(ctx, f.side.Fs, f.side.Dir, true, p.cfg.scan...); err != nil {
 				return res, fmt.Errorf("read %q: %w", f.side.Dir, err)
 			}
 		}
@@ -271,6 +281,9 @@ func (p *Pair) Status(ctx context.Context) (Result, error) {
 // cancelled ctx stops a copy between files (and within a large file) the
 // same way.
 func (p *Pair) Reconcile(ctx context.Context) (Result, error) {
+	if p.cfg.optErr != nil {
+		return Result{}, p.cfg.optErr
+	}
 	unlock, err := p.lock(ctx)
 	if err != nil {
 		return Result{}, err

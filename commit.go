@@ -164,7 +164,7 @@ func (p *Pair) runCopier(ctx context.Context, pl *copyPlan, whole *durable.Whole
 // the tag is not written. It returns what the rewrite wrote.
 func (p *Pair) checkCopy(ctx context.Context, src *found, pl *copyPlan, whole *durable.WholeSync) (CopyStats, error) {
 	d := pl.job.Dst
-	if err := manifest.Check(ctx, d.Fs, d.Dir, pl.entries, false); err != nil {
+	if err := manifest.Check(ctx, d.Fs, d.Dir, pl.entries, false, p.cfg.scan...); err != nil {
 		return CopyStats{}, fmt.Errorf("check copy %q: %w", d.Dir, err)
 	}
 	if !p.cfg.readBack {

@@ -128,7 +128,7 @@ func readManifest(s Side) (*manifest.Manifest, error) {
 func (p *Pair) verify(ctx context.Context, f *found, m *manifest.Manifest) error {
 	if p.cfg.verify != VerifyNone {
 		full := p.cfg.verify == VerifyFull
-		if err := manifest.Check(ctx, f.side.Fs, f.side.Dir, m.Entries, full); err != nil {
+		if err := manifest.Check(ctx, f.side.Fs, f.side.Dir, m.Entries, full, p.cfg.scan...); err != nil {
 			return fmt.Errorf("verify %q: %w", f.side.Dir, err)
 		}
 		f.hashed = full
@@ -201,7 +201,7 @@ func readLimited(fsys afero.Fs, name string, max int64) ([]byte, error) {
 // manifest), the manifest is kept in memory for this run: the side can
 // still be a copy source, and the destination gets the manifest.
 func (p *Pair) adopt(ctx context.Context, f *found) error {
-	entries, err := manifest.Scan(ctx, f.side.Fs, f.side.Dir, true)
+	entries, err := manifest.Scan(ctx, f.side.Fs, f.side.Dir, true, p.cfg.scan...)
 	if err != nil {
 		return fmt.Errorf("read %q: %w", f.side.Dir, err)
 	}

@@ -26,6 +26,9 @@ func (p *Pair) Install(ctx context.Context, from afero.Fs, dir string, version V
 	if from == nil || dir == "" || version == nil {
 		panic("backup: Install: needs an Fs, a directory and a version")
 	}
+	if p.cfg.optErr != nil {
+		return Result{}, p.cfg.optErr
+	}
 	unlock, err := p.lock(ctx)
 	if err != nil {
 		return Result{}, err
@@ -35,7 +38,7 @@ func (p *Pair) Install(ctx context.Context, from afero.Fs, dir string, version V
 	if err != nil {
 		return res, err
 	}
-	entries, err := manifest.Scan(ctx, from, dir, true)
+	entries, err := manifest.Scan(ctx, from, dir, true, p.cfg.scan...)
 	if err != nil {
 		return res, fmt.Errorf("read %q: %w", dir, err)
 	}

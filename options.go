@@ -5,6 +5,7 @@ import (
 	"log/slog"
 
 	"github.com/dualpart/backup/internal/durable"
+	"github.com/dualpart/backup/internal/manifest"
 	"github.com/dualpart/backup/internal/testhooks"
 )
 
@@ -66,6 +67,9 @@ type config struct {
 	sameDevErr bool
 	downgrade  bool
 	readBack   bool
+	exclude    []string          // WithExclude's patterns, as given
+	scan       []manifest.Option // the compiled exclude list, for every listing
+	optErr     error             // an option's error, returned by every call
 	hooks      durable.Hooks
 	batch      batchLimit // zero: defaultBatch
 	skipInval  bool       // test hook: do not invalidate the destination's tag
@@ -149,6 +153,23 @@ func WithDowngrade(allow bool) Option {
 // what it wrote.
 func WithReadBack(on bool) Option {
 	return optionFunc(func(c *config) { c.readBack = on })
+}
+
+// WithExclude keeps payload-relative paths out of the pair: an entry
+// that matches a pattern is never listed, verified, copied or removed, on
+// either side. This is for what the app changes at run time inside its
+// payload (state, logs, caches), which would otherwise read as damage and
+// be reverted from the other side. Patterns are slash-separated and
+// relative to the payload, in path.Match syntax: one without a slash
+// matches a name at any depth ("*.log"); one with a slash is anchored at
+// the payload ("etc/app.conf"); "dir/" or "dir/**" matches a directory
+// and everything below it; "**/" matches any number of directories. An
+// invalid pattern (bad syntax, absolute, "..") makes every call of the
+// Pair return an error wrapping ErrBadPath. Excluded entries below a
+// directory the source lacks go with that directory when the copy
+// removes it. Patterns add up over several WithExclude.
+func WithExclude(patterns ...string) Option {
+	return optionFunc(func(c *config) { c.exclude = append(c.exclude, patterns...) })
 }
 
 // The power-loss campaign (internal/campaign) disables protocol steps

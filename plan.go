@@ -44,7 +44,7 @@ func (p *Pair) plan(ctx context.Context, src, dst *found) (*copyPlan, error) {
 	job.Root = fi.Mode() & manifest.ModeMask
 	var have []manifest.Entry
 	if fi, err := manifest.Lstat(dst.side.Fs, dst.side.Dir); err == nil && fi.IsDir() {
-		if have, err = manifest.ScanAll(ctx, dst.side.Fs, dst.side.Dir); err != nil {
+		if have, err = manifest.ScanAll(ctx, dst.side.Fs, dst.side.Dir, p.cfg.scan...); err != nil {
 			return nil, fmt.Errorf("read %q: %w", dst.side.Dir, err)
 		}
 	} else if err != nil && !errors.Is(err, fs.ErrNotExist) {

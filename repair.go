@@ -52,7 +52,7 @@ func repairable(pf, bf *found) bool {
 func (p *Pair) repairBoth(ctx context.Context, res *Result, pf, bf *found) error {
 	var bad [2]map[string]bool
 	for i, f := range []*found{pf, bf} {
-		mm, err := manifest.Mismatches(ctx, f.side.Fs, f.side.Dir, f.claimed.Entries, true, 0)
+		mm, err := manifest.Mismatches(ctx, f.side.Fs, f.side.Dir, f.claimed.Entries, true, 0, p.cfg.scan...)
 		if err != nil {
 			return fmt.Errorf("verify %q: %w", f.side.Dir, err)
 		}
