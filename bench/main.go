@@ -2,11 +2,13 @@
 // loop-mounted ext4 images standing in for the module's system and usr_data
 // partitions: boot time with both sides in agreement at each verify level,
 // a first full copy (scenario A), one changed file (C), restoring the
-// primary from the backup (D), and peak memory copying one 200 MiB file.
-// For each it runs dualpart, the vendor's method as a POSIX shell script
-// (vendor-sync.sh) and, for the full copies, cp -a plus sync as the floor,
-// several times each, and prints a Markdown report: median, min–max, and
-// the ratio of ours to the baseline.
+// primary from the backup (D), peak memory copying one 200 MiB file, and
+// a first full copy with --read-back=false and one stopped with SIGKILL at
+// half then completed by a second run (rows 6). For each it runs dualpart,
+// the vendor's method as a POSIX shell script (vendor-sync.sh) and, for
+// the full copies, cp -a plus sync as the floor, several times each, and
+// prints a Markdown report: median, min–max, and the ratio of ours to the
+// baseline (rows 6: to dualpart's own whole copy).
 //
 // It needs root (loop devices, mount, drop_caches); without it, it falls
 // back to two temporary directories, says so, and reports no bytes written
@@ -262,7 +264,14 @@ type how struct {
 
 // run measures one run of argv: sync, drop the caches if cold, read the
 // write counters, run, sync, read them again.
-func (b *bench) run(h how, argv []string) (sample, error) {
+func (b *bench) run(h how, argv []string) (sample, error) { return b.runStopped(h, argv, 0) }
+
+// runStopped is run, but with stop above 0 it kills argv with SIGKILL once
+// usr_data's free space has fallen stop bytes below the most it had during
+// the run (the copy has written about that much beyond what it removed;
+// polled every 100 µs), as the init script's watchdog stops a boot that
+// takes too long. It is an error if the run ends first.
+func (b *bench) runStopped(h how, argv []string, stop int64) (sample, error) {
 	s := sample{System: -1, UsrData: -1, MaxRSS: -1}
 	syscall.Sync()
 	if h.cold && b.cold {
@@ -284,8 +293,16 @@ func (b *bench) run(h how, argv []string) (sample, error) {
 	var stdout, stderr bytes.Buffer
 	cmd := exec.Command(argv[0], argv[1:]...)
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	peak, err := freeBytes(b.usr.mnt)
+	if err != nil {
+		return s, err
+	}
 	t0 := time.Now()
-	err := cmd.Run()
+	if stop <= 0 {
+		err = cmd.Run()
+	} else {
+		err = killWhenWritten(cmd, b.usr.mnt, peak, stop)
+	}
 	s.Wall = time.Since(t0)
 	syscall.Sync()
 	if err != nil {
@@ -306,7 +323,7 @@ func (b *bench) run(h how, argv []string) (sample, error) {
 		}
 		s.MaxRSS, _ = strconv.ParseInt(string(m[1]), 10, 64)
 	}
-	if h.want != "" {
+	if h.want != "" && stop <= 0 {
 		var res struct {
 			Action string `json:"action"`
 			Exit   int    `json:"exit"`
@@ -320,6 +337,51 @@ func (b *bench) run(h how, argv []string) (sample, error) {
 		}
 	}
 	return s, nil
+}
+
+// killWhenWritten starts cmd and kills it with SIGKILL once the free
+// space of the filesystem holding dir has fallen stop bytes below the most
+// it has had since peak. It is an error if cmd ends first, or is not
+// killed.
+func killWhenWritten(cmd *exec.Cmd, dir string, peak, stop int64) error {
+	if err := cmd.Start(); err != nil {
+		return err
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	tick := time.NewTicker(100 * time.Microsecond)
+	defer tick.Stop()
+	for {
+		select {
+		case err := <-done:
+			return fmt.Errorf("ended (%v) before it had written %d bytes, to be stopped", err, stop)
+		case <-tick.C:
+		}
+		free, err := freeBytes(dir)
+		if err != nil {
+			continue
+		}
+		peak = max(peak, free)
+		if peak-free >= stop {
+			break
+		}
+	}
+	cmd.Process.Signal(syscall.SIGKILL) // an error: it has just ended
+	<-done
+	if ws, ok := cmd.ProcessState.Sys().(syscall.WaitStatus); !ok || !ws.Signaled() || ws.Signal() != syscall.SIGKILL {
+		return fmt.Errorf("ended (%v) before it could be stopped", cmd.ProcessState)
+	}
+	return nil
+}
+
+// freeBytes returns what statfs says an unprivileged writer may still use
+// on the filesystem holding dir, as dualpart's room check reads it.
+func freeBytes(dir string) (int64, error) {
+	var st syscall.Statfs_t
+	if err := syscall.Statfs(dir, &st); err != nil {
+		return 0, fmt.Errorf("statfs %q: %w", dir, err)
+	}
+	return int64(st.Bavail) * int64(st.Bsize), nil
 }
 
 // measure runs argv and records the sample under key.
@@ -341,6 +403,7 @@ func (b *bench) all() error {
 		{"scenario A", b.scenarioA},
 		{"scenario C", b.scenarioC},
 		{"scenario D", b.scenarioD},
+		{"read-back off, a stopped copy", b.resumed},
 		{"one 200 MiB file", b.bigFile},
 	} {
 		t0 := time.Now()
@@ -623,6 +686,77 @@ func (b *bench) scenarioD() error {
 		}
 	}
 	return nil
+}
+
+// resumed: first full copies, as in row 2′ (the primary flashed with its
+// manifest, the backup's partition empty), interleaved, cold: whole, as
+// by default; whole, with --read-back=false (ours only: another binary
+// may not have the flag); and stopped with SIGKILL once it has written
+// half the payload, then completed by a second run, a boot later (the
+// caches dropped again). Every copy is checked.
+func (b *bench) resumed() error {
+	if err := b.agreed(); err != nil {
+		return err
+	}
+	p := b.appPair()
+	_, bytes := b.app.totals()
+	for i := 0; i < b.copies; i++ {
+		b.logf("read-back off, a stopped copy: %d of %d", i+1, b.copies)
+		for _, t := range b.tools() {
+			argv := b.dp(t, p, "quick")
+			runs := []resumeRun{{"R/whole/" + t, argv, 0}}
+			if t == "ours" {
+				off := append(append([]string(nil), argv...), "--read-back=false")
+				runs = append(runs, resumeRun{"R/noreadback/" + t, off, 0})
+			}
+			runs = append(runs, resumeRun{"R/stopped/" + t, argv, bytes / 2}, resumeRun{"R/resumed/" + t, argv, 0})
+			for _, r := range runs {
+				if !strings.HasPrefix(r.key, "R/resumed/") {
+					if err := clearBackup(p); err != nil {
+						return err
+					}
+				}
+				want := "primary-to-backup"
+				if r.stop > 0 {
+					want = ""
+				}
+				s, err := b.runStopped(how{cold: true, want: want}, r.argv, r.stop)
+				if err != nil {
+					return fmt.Errorf("%s: %w", r.key, err)
+				}
+				b.results[r.key] = append(b.results[r.key], s)
+				if r.stop > 0 {
+					continue
+				}
+				if err := sameTree(p.pDir, p.bDir); err != nil {
+					return fmt.Errorf("%s: %w", r.key, err)
+				}
+			}
+			// Both runs of the stopped copy, together.
+			st, re := b.results["R/stopped/"+t], b.results["R/resumed/"+t]
+			b.results["R/total/"+t] = append(b.results["R/total/"+t], st[len(st)-1].plus(re[len(re)-1]))
+		}
+	}
+	return nil
+}
+
+// A resumeRun is one run of the resumed step: stopped once it has written
+// stop bytes, or run to its end if stop is 0.
+type resumeRun struct {
+	key  string
+	argv []string
+	stop int64
+}
+
+// plus is two runs together: their times and bytes written added.
+func (s sample) plus(o sample) sample {
+	add := func(a, b int64) int64 {
+		if a < 0 || b < 0 {
+			return -1
+		}
+		return a + b
+	}
+	return sample{Wall: s.Wall + o.Wall, System: add(s.System, o.System), UsrData: add(s.UsrData, o.UsrData), MaxRSS: -1}
 }
 
 // bigFile: the first copy of a payload that is one 200 MiB file, under

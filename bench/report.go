@@ -115,6 +115,48 @@ func (b *bench) report(w io.Writer) {
 		fmt.Fprintf(w, "- `--verify %s`: %s, written system / usr_data %s\n", l, wall.cell(r["first-boot/"+l]), written.cell(r["first-boot/"+l]))
 	}
 	fmt.Fprintln(w)
+	b.reportResumed(w)
+}
+
+// reportResumed prints the rows of the resumed step: a first full copy
+// with read-back off, and one stopped at half then completed, each against
+// the whole copy measured with them.
+func (b *bench) reportResumed(w io.Writer) {
+	r := b.results
+	if len(r["R/whole/ours"]) == 0 {
+		return
+	}
+	cand := b.candidate != ""
+	fmt.Fprintf(w, "Rows 6: first full copies with the primary flashed with its manifest (as in row 2′), %d of each, interleaved, cold: "+
+		"whole (read-back on, the default); whole with `--read-back=false`; and stopped with SIGKILL once usr_data's free space had fallen by half the payload, "+
+		"then completed by a second run with the caches dropped again, as at the next boot. Ratio: to the whole copy of the same binary.\n\n", b.copies)
+	if cand {
+		fmt.Fprintln(w, "| row | copy | measure | ours | ours ÷ whole | candidate | candidate ÷ whole |")
+		fmt.Fprintln(w, "|---|---|---|---|---|---|---|")
+	} else {
+		fmt.Fprintln(w, "| row | copy | measure | ours | ours ÷ whole |")
+		fmt.Fprintln(w, "|---|---|---|---|---|")
+	}
+	row := func(n, copy, measure, key string, get metric) {
+		ours, whole := r[key+"/ours"], r["R/whole/ours"]
+		fmt.Fprintf(w, "| %s | %s | %s | %s | %s |", n, copy, measure, get.cell(ours), get.ratio(ours, whole))
+		if cand {
+			c, cw := r[key+"/cand"], r["R/whole/cand"]
+			fmt.Fprintf(w, " %s | %s |", get.cell(c), get.ratio(c, cw))
+		}
+		fmt.Fprintln(w)
+	}
+	for _, x := range []struct{ n, copy, key string }{
+		{"6a", "whole", "R/whole"},
+		{"6b", "whole, `--read-back=false`", "R/noreadback"},
+		{"6c", "stopped at half, then completed: both runs", "R/total"},
+		{"", "the first run, stopped", "R/stopped"},
+		{"", "the second run, completing it", "R/resumed"},
+	} {
+		row(x.n, x.copy, "wall", x.key, wall)
+		row("", "", "written usr_data", x.key, writtenUsr)
+	}
+	fmt.Fprintln(w)
 }
 
 // A metric reads one figure of a sample and formats it.

@@ -30,6 +30,10 @@ type pairSpec struct {
 	Format                                 string // "int" or "semver"
 	Reserve                                int64
 	Fallback                               bool
+	// NoReadBack is --read-back=false: a copy does not read back what
+	// it wrote before the tag (the zero value reads back, the library's
+	// default).
+	NoReadBack bool
 }
 
 func (s pairSpec) label() string {
@@ -52,6 +56,7 @@ func (s pairSpec) pair(logger *slog.Logger, extra ...backup.Option) *backup.Pair
 		backup.WithVersionReader(versionReader(s.Format)),
 		backup.WithReserve(s.Reserve),
 		backup.WithFallback(s.Fallback),
+		backup.WithReadBack(!s.NoReadBack),
 	}
 	if logger != nil {
 		opts = append(opts, backup.WithLogger(logger))
@@ -77,7 +82,7 @@ func versionReader(format string) backup.VersionReader {
 type pairFlags struct {
 	primary, primaryTag, backup, backupTag string
 	verify, format, reserve                string
-	fallback                               bool
+	fallback, readBack                     bool
 	config                                 string
 	json                                   bool
 	verbose                                bool
@@ -92,6 +97,7 @@ func (f *pairFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.format, "version-format", "int", "tag `format`: int (echo 4 > app_ver.txt) or semver")
 	fs.StringVar(&f.reserve, "reserve", "0", "free space to keep on the destination, in bytes or with a K, M or G suffix (`SIZE`; 60M on usr_data for FOTA)")
 	fs.BoolVar(&f.fallback, "fallback", false, "allow falling back to an older intact version when the newer one is damaged (a downgrade)")
+	fs.BoolVar(&f.readBack, "read-back", true, "read every file a copy wrote back from the medium before writing the tag, and rewrite it once if it differs (false: trust the flash, copy faster)")
 	fs.StringVar(&f.config, "config", "", "JSON `FILE` listing several pairs, reconciled in order (see README)")
 	fs.BoolVar(&f.json, "json", false, "print one JSON object per pair, one per line, on stdout")
 	fs.BoolVar(&f.verbose, "verbose", false, "log what the library finds and does, each file written included, on stderr")
@@ -100,25 +106,35 @@ func (f *pairFlags) register(fs *flag.FlagSet) {
 // specs returns the pairs to act on: the one the side flags name, or those
 // of the --config file. With --config, the side flags are refused (a pair's
 // paths come from one place only) and the other flags given on the command
-// line are the defaults of every pair.
+// line are the defaults of every pair. --read-back applies to every pair:
+// the config file has no key for it.
 func (f *pairFlags) specs(fs *flag.FlagSet) ([]pairSpec, error) {
 	set := make(map[string]bool)
 	fs.Visit(func(fl *flag.Flag) { set[fl.Name] = true })
 	def := pairSettings{Verify: &f.verify, Format: &f.format, Reserve: &f.reserve, Fallback: &f.fallback}
+	var specs []pairSpec
 	if f.config != "" {
 		for _, n := range []string{"primary", "primary-tag", "backup", "backup-tag"} {
 			if set[n] {
 				return nil, usagef("--%s cannot be combined with --config: the config file names every pair's paths", n)
 			}
 		}
-		return loadConfig(f.config, def)
+		var err error
+		if specs, err = loadConfig(f.config, def); err != nil {
+			return nil, err
+		}
+	} else {
+		paths := pairPaths{Primary: f.primary, PrimaryTag: f.primaryTag, Backup: f.backup, BackupTag: f.backupTag}
+		spec, err := resolve("", paths, pairSettings{}, def, "")
+		if err != nil {
+			return nil, err
+		}
+		specs = []pairSpec{spec}
 	}
-	paths := pairPaths{Primary: f.primary, PrimaryTag: f.primaryTag, Backup: f.backup, BackupTag: f.backupTag}
-	spec, err := resolve("", paths, pairSettings{}, def, "")
-	if err != nil {
-		return nil, err
+	for i := range specs {
+		specs[i].NoReadBack = !f.readBack
 	}
-	return []pairSpec{spec}, nil
+	return specs, nil
 }
 
 // pairPaths are a pair's four paths, as given.

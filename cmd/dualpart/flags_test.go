@@ -89,6 +89,41 @@ func TestSpecsDefaults(t *testing.T) {
 	}
 }
 
+// TestSpecsReadBack: --read-back is on by default and --read-back=false
+// turns it off for the pair of the side flags and for every pair of a
+// --config file, which has no key of its own for it.
+func TestSpecsReadBack(t *testing.T) {
+	name := filepath.Join(t.TempDir(), "pairs.json")
+	must(t, os.WriteFile(name, []byte(`{"pairs": [
+		{"primary": "/a", "primary-tag": "/a.txt", "backup": "/b", "backup-tag": "/b.txt"},
+		{"primary": "/c", "primary-tag": "/c.txt", "backup": "/d", "backup-tag": "/d.txt"}
+	]}`), 0o644))
+	tests := []struct {
+		args []string
+		want []bool // NoReadBack of each pair
+	}{
+		{nil, []bool{false}},
+		{[]string{"--read-back"}, []bool{false}},
+		{[]string{"--read-back=true"}, []bool{false}},
+		{[]string{"--read-back=false"}, []bool{true}},
+		{[]string{"--config", name}, []bool{false, false}},
+		{[]string{"--config", name, "--read-back=false"}, []bool{true, true}},
+	}
+	for _, tc := range tests {
+		specs, err := parse(t, tc.args...)
+		if err != nil {
+			t.Fatalf("specs(%q): %v", tc.args, err)
+		}
+		var got []bool
+		for _, s := range specs {
+			got = append(got, s.NoReadBack)
+		}
+		if diff := cmp.Diff(tc.want, got); diff != "" {
+			t.Errorf("specs(%q): NoReadBack of each pair (-want +got):\n%s", tc.args, diff)
+		}
+	}
+}
+
 func TestSpecsRejects(t *testing.T) {
 	tests := []struct {
 		args []string

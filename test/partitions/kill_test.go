@@ -130,10 +130,23 @@ func TestKillDuringCopy(t *testing.T) {
 
 // killReconcile starts dualpart reconcile and kills it with SIGKILL after
 // delay. With watch set, the delay starts when one of the watched files
-// disappears (polled every 100 µs), and no kill is sent if reconcile
-// finishes first. It reports whether the kill landed; if reconcile finished
-// first, it must have succeeded.
+// disappears, and no kill is sent if reconcile finishes first. It reports
+// whether the kill landed; if reconcile finished first, it must have
+// succeeded.
 func (r *rig) killReconcile(t *testing.T, delay time.Duration, watch []string) bool {
+	t.Helper()
+	var started func() bool
+	if watch != nil {
+		started = func() bool { return anyGone(watch) }
+	}
+	return r.killReconcileWhen(t, started, delay)
+}
+
+// killReconcileWhen starts dualpart reconcile and kills it with SIGKILL
+// delay after started first holds (polled every 100 µs; nil: at once).
+// It reports whether the kill landed; if reconcile finished first, it
+// must have succeeded.
+func (r *rig) killReconcileWhen(t *testing.T, started func() bool, delay time.Duration) bool {
 	t.Helper()
 	cmd := command(append([]string{"reconcile"}, r.flags()...)...)
 	var errb bytes.Buffer
@@ -143,7 +156,7 @@ func (r *rig) killReconcile(t *testing.T, delay time.Duration, watch []string) b
 	}
 	done := make(chan struct{})
 	go func() { cmd.Wait(); close(done) }()
-	if watch != nil {
+	if started != nil {
 		tick := time.NewTicker(100 * time.Microsecond)
 	poll:
 		for {
@@ -152,7 +165,7 @@ func (r *rig) killReconcile(t *testing.T, delay time.Duration, watch []string) b
 				tick.Stop()
 				break poll
 			case <-tick.C:
-				if anyGone(watch) {
+				if started() {
 					tick.Stop()
 					break poll
 				}

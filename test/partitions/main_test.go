@@ -27,9 +27,16 @@ import (
 
 var seed = flag.Uint64("partitions.seed", 1, "seed of the kill instants and events")
 
+// binaryEnv names another dualpart binary for the tests to run instead of
+// the one TestMain builds from the tree: an older release, say, to show
+// that a test fails on it. It must run on the test's GOARCH (or through
+// qemu-ARCH-static, as the built one).
+const binaryEnv = "DUALPART_PARTITIONS_BINARY"
+
 var (
 	// binary is the dualpart command, built by TestMain for the running
-	// GOOS and GOARCH, static as on the module.
+	// GOOS and GOARCH, static as on the module, or the one binaryEnv
+	// names.
 	binary string
 	// runner prefixes the command line where the kernel cannot run the
 	// binary itself: qemu-arm-static under an emulated test run without
@@ -59,18 +66,27 @@ func TestMain(m *testing.M) {
 }
 
 func build(dir string) error {
-	binary = filepath.Join(dir, "dualpart")
-	gobin, err := exec.LookPath("go")
-	if err != nil {
-		gobin = filepath.Join(runtime.GOROOT(), "bin", "go")
+	if b := os.Getenv(binaryEnv); b != "" {
+		abs, err := filepath.Abs(b)
+		if err != nil {
+			return fmt.Errorf("%s: %v", binaryEnv, err)
+		}
+		binary = abs
+		fmt.Fprintf(os.Stderr, "test/partitions: running %s (from $%s), not a build of the tree\n", binary, binaryEnv)
+	} else {
+		binary = filepath.Join(dir, "dualpart")
+		gobin, err := exec.LookPath("go")
+		if err != nil {
+			gobin = filepath.Join(runtime.GOROOT(), "bin", "go")
+		}
+		cmd := exec.Command(gobin, "build", "-trimpath", "-o", binary, "github.com/dualpart/backup/cmd/dualpart")
+		cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS="+runtime.GOOS, "GOARCH="+runtime.GOARCH)
+		cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
+		if err := cmd.Run(); err != nil {
+			return fmt.Errorf("go build ./cmd/dualpart: %v", err)
+		}
 	}
-	cmd := exec.Command(gobin, "build", "-trimpath", "-o", binary, "github.com/dualpart/backup/cmd/dualpart")
-	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS="+runtime.GOOS, "GOARCH="+runtime.GOARCH)
-	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
-	if err := cmd.Run(); err != nil {
-		return fmt.Errorf("go build ./cmd/dualpart: %v", err)
-	}
-	err = exec.Command(binary, "help").Run()
+	err := exec.Command(binary, "help").Run()
 	if !errors.Is(err, syscall.ENOEXEC) {
 		return err
 	}
@@ -169,8 +185,11 @@ type rig struct {
 
 func newRig(t *testing.T, sysSize, dataSize int64) *rig {
 	t.Helper()
-	sys := sysfstest.Ext4(t, sysSize)
-	data := sysfstest.Ext4(t, dataSize)
+	return newRigOn(sysfstest.Ext4(t, sysSize), sysfstest.Ext4(t, dataSize))
+}
+
+// newRigOn lays the pair out on two partitions made by the caller.
+func newRigOn(sys, data *sysfstest.Mount) *rig {
 	return &rig{
 		sys: sys, data: data,
 		primary:    filepath.Join(sys.Dir, "apprun", "apps"),
