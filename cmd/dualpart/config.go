@@ -30,7 +30,8 @@ const maxConfigSize = 1 << 20
 // The four paths are required; relative ones are taken from the config
 // file's directory. "verify", "version-format", "reserve" (a SIZE string
 // or a whole number of bytes) and "fallback" are optional and default to
-// the command line's flags. Unknown fields are an error: a misspelt
+// the command line's flags; "exclude", a list of payload-relative patterns
+// (as --exclude), adds to those of the command line. Unknown fields are an error: a misspelt
 // "fallback" must not silently mean false. So are a key in another case, a
 // key given twice and null. decodeConfig reads it; the tags name each
 // field's key.
@@ -41,10 +42,11 @@ type configFile struct {
 type configPair struct {
 	Name string `json:"name"`
 	pairPaths
-	Verify   *string `json:"verify"`
-	Format   *string `json:"version-format"`
-	Reserve  *string `json:"reserve"` // a SIZE, from a JSON string or whole number
-	Fallback *bool   `json:"fallback"`
+	Verify   *string  `json:"verify"`
+	Format   *string  `json:"version-format"`
+	Reserve  *string  `json:"reserve"` // a SIZE, from a JSON string or whole number
+	Fallback *bool    `json:"fallback"`
+	Exclude  []string `json:"exclude"` // payload-relative patterns, added to --exclude's
 }
 
 // loadConfig reads the --config file. Every error is a usage error: the
@@ -70,6 +72,9 @@ func loadConfig(path string, def pairSettings) ([]pairSpec, error) {
 	for i, p := range cf.Pairs {
 		set := pairSettings{Verify: p.Verify, Format: p.Format, Reserve: p.Reserve, Fallback: p.Fallback}
 		spec, err := resolve(p.Name, p.pairPaths, set, def, base)
+		if err == nil {
+			spec.Exclude, err = checkExclude(p.Exclude)
+		}
 		if err != nil {
 			return nil, usagef("config %q: pair %s: %v", path, pairName(p, i), err)
 		}

@@ -66,6 +66,13 @@ func (d *cdec) pairField(p *configPair, key, where string) (err error) {
 		p.Reserve, err = ref(d.reserve(where))
 	case "fallback":
 		p.Fallback, err = ref(d.bool(where))
+	case "exclude":
+		p.Exclude = []string{}
+		err = d.list(where, `a list of patterns`, '[', ']', func(int) error {
+			pat, err := d.str(where)
+			p.Exclude = append(p.Exclude, pat)
+			return err
+		})
 	default:
 		err = errUnknownKey
 	}

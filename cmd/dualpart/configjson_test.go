@@ -22,6 +22,7 @@ type oraclePair struct {
 	Format   *string         `json:"version-format"`
 	Reserve  json.RawMessage `json:"reserve"`
 	Fallback *bool           `json:"fallback"`
+	Exclude  []string        `json:"exclude"`
 }
 
 // oracle decodes a config file with encoding/json as strictly as it can be
@@ -71,7 +72,7 @@ func oracle(data []byte) (configFile, error) {
 		cf.Pairs = []configPair{}
 	}
 	for _, p := range f.Pairs {
-		c := configPair{Name: p.Name, pairPaths: p.pairPaths, Verify: p.Verify, Format: p.Format, Fallback: p.Fallback}
+		c := configPair{Name: p.Name, pairPaths: p.pairPaths, Verify: p.Verify, Format: p.Format, Fallback: p.Fallback, Exclude: p.Exclude}
 		if len(p.Reserve) > 0 {
 			var s string
 			if err := json.Unmarshal(p.Reserve, &s); err != nil {
@@ -109,10 +110,11 @@ func written(t *testing.T, cf configFile) [][]byte {
 	type pair struct {
 		Name string `json:"name"`
 		pairPaths
-		Verify   *string `json:"verify,omitempty"`
-		Format   *string `json:"version-format,omitempty"`
-		Reserve  *string `json:"reserve,omitempty"`
-		Fallback *bool   `json:"fallback,omitempty"`
+		Verify   *string  `json:"verify,omitempty"`
+		Format   *string  `json:"version-format,omitempty"`
+		Reserve  *string  `json:"reserve,omitempty"`
+		Fallback *bool    `json:"fallback,omitempty"`
+		Exclude  []string `json:"exclude,omitempty"`
 	}
 	var f struct {
 		Pairs *[]pair `json:"pairs,omitempty"`
@@ -120,7 +122,7 @@ func written(t *testing.T, cf configFile) [][]byte {
 	if cf.Pairs != nil {
 		ps := []pair{}
 		for _, p := range cf.Pairs {
-			ps = append(ps, pair{p.Name, p.pairPaths, p.Verify, p.Format, p.Reserve, p.Fallback})
+			ps = append(ps, pair{p.Name, p.pairPaths, p.Verify, p.Format, p.Reserve, p.Fallback, p.Exclude})
 		}
 		f.Pairs = &ps
 	}

@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/dualpart/backup"
+	"github.com/dualpart/backup/internal/manifest"
 	"github.com/spf13/afero"
 )
 
@@ -34,6 +35,7 @@ type pairSpec struct {
 	// it wrote before the tag (the zero value reads back, the library's
 	// default).
 	NoReadBack bool
+	Exclude    []string // payload-relative patterns, checked
 }
 
 func (s pairSpec) label() string {
@@ -57,6 +59,7 @@ func (s pairSpec) pair(logger *slog.Logger, extra ...backup.Option) *backup.Pair
 		backup.WithReserve(s.Reserve),
 		backup.WithFallback(s.Fallback),
 		backup.WithReadBack(!s.NoReadBack),
+		backup.WithExclude(s.Exclude...),
 	}
 	if logger != nil {
 		opts = append(opts, backup.WithLogger(logger))
@@ -83,6 +86,7 @@ type pairFlags struct {
 	primary, primaryTag, backup, backupTag string
 	verify, format, reserve                string
 	fallback, readBack                     bool
+	exclude                                []string
 	config                                 string
 	json                                   bool
 	verbose                                bool
@@ -98,6 +102,10 @@ func (f *pairFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.reserve, "reserve", "0", "free space to keep on the destination, in bytes or with a K, M or G suffix (`SIZE`; 60M on usr_data for FOTA)")
 	fs.BoolVar(&f.fallback, "fallback", false, "allow falling back to an older intact version when the newer one is damaged (a downgrade)")
 	fs.BoolVar(&f.readBack, "read-back", true, "read every file a copy wrote back from the medium before writing the tag, and rewrite it once if it differs (false: trust the flash, copy faster)")
+	fs.Func("exclude", "payload-relative `PATTERN` never listed, checked, copied or removed: what the app changes at run time (repeatable: 'data/', '*.log', 'cache/**')", func(v string) error {
+		f.exclude = append(f.exclude, v)
+		return nil
+	})
 	fs.StringVar(&f.config, "config", "", "JSON `FILE` listing several pairs, reconciled in order (see README)")
 	fs.BoolVar(&f.json, "json", false, "print one JSON object per pair, one per line, on stdout")
 	fs.BoolVar(&f.verbose, "verbose", false, "log what the library finds and does, each file written included, on stderr")
@@ -106,8 +114,9 @@ func (f *pairFlags) register(fs *flag.FlagSet) {
 // specs returns the pairs to act on: the one the side flags name, or those
 // of the --config file. With --config, the side flags are refused (a pair's
 // paths come from one place only) and the other flags given on the command
-// line are the defaults of every pair. --read-back applies to every pair:
-// the config file has no key for it.
+// line are the defaults of every pair. --read-back applies to every pair
+// (the config file has no key for it); --exclude's patterns are added to
+// every pair's.
 func (f *pairFlags) specs(fs *flag.FlagSet) ([]pairSpec, error) {
 	set := make(map[string]bool)
 	fs.Visit(func(fl *flag.Flag) { set[fl.Name] = true })
@@ -133,8 +142,22 @@ func (f *pairFlags) specs(fs *flag.FlagSet) ([]pairSpec, error) {
 	}
 	for i := range specs {
 		specs[i].NoReadBack = !f.readBack
+		x, err := checkExclude(append(specs[i].Exclude, f.exclude...))
+		if err != nil {
+			return nil, usagef("--exclude: %v", err)
+		}
+		specs[i].Exclude = x
 	}
 	return specs, nil
+}
+
+// checkExclude checks exclude patterns, so that a bad one is a usage error
+// before anything is read.
+func checkExclude(patterns []string) ([]string, error) {
+	if _, err := manifest.NewExclude(patterns); err != nil {
+		return nil, err
+	}
+	return patterns, nil
 }
 
 // pairPaths are a pair's four paths, as given.

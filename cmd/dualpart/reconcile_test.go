@@ -4,6 +4,7 @@ package main
 
 import (
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -358,6 +359,7 @@ func TestUsageErrors(t *testing.T) {
 		{"config missing", []string{"reconcile", "--config", filepath.Join(cfgDir, "none.json")}, "none.json"},
 		{"config not JSON", []string{"reconcile", "--config", badJSON}, "bad.json"},
 		{"config unknown field", []string{"reconcile", "--config", unknown}, `unknown field "fallbak"`},
+		{"bad exclude pattern", []string{"status", "--exclude", "../etc"}, "--exclude"},
 		{"manifest without subcommand", []string{"manifest"}, "Usage:"},
 		{"manifest unknown subcommand", []string{"manifest", "verify"}, `unknown subcommand "verify"`},
 		{"manifest bad version", []string{"manifest", "write", "--dir", "/x/apps", "--tag", "/x/v", "--version", "v2"}, "--version"},
@@ -382,5 +384,45 @@ func TestUsageErrors(t *testing.T) {
 		if r := dualpart(t, args...); r.code != exitOK || !strings.Contains(r.stdout+r.stderr, "Usage") {
 			t.Errorf("dualpart %q = %d, want 0 and a usage text; output:\n%s%s", args, r.code, r.stdout, r.stderr)
 		}
+	}
+}
+
+// TestExclude: what the app changes at run time inside its payload, named
+// by --exclude or the config's "exclude", is left alone: the boot after
+// the app ran reverts nothing and warns of nothing; without it, the file is
+// restored from the backup and the run says so.
+func TestExclude(t *testing.T) {
+	l := newLayout(t)
+	put(t, l.primary, l.primaryTag, appV1, "1\n")
+	if r := dualpart(t, append([]string{"reconcile"}, l.flags()...)...); r.code != exitOK {
+		t.Fatalf("first reconcile: exit %d: %s", r.code, r.stderr)
+	}
+	conf := filepath.Join(l.primary, "etc/app.conf")
+	if err := os.WriteFile(conf, []byte("level=9, set at run time\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg := filepath.Join(t.TempDir(), "pairs.json")
+	data := fmt.Sprintf(`{"pairs": [{"primary": %q, "primary-tag": %q, "backup": %q, "backup-tag": %q, "exclude": ["etc/app.conf"]}]}`,
+		l.primary, l.primaryTag, l.backup, l.backupTag)
+	if err := os.WriteFile(cfg, []byte(data), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, args := range [][]string{
+		append([]string{"reconcile", "--json", "--exclude", "etc/app.conf"}, l.flags()...),
+		{"reconcile", "--json", "--config", cfg},
+	} {
+		r := dualpart(t, args...)
+		ps := pairs(t, r.stdout)
+		if r.code != exitOK || len(ps) != 1 || ps[0].Action != "none" || ps[0].PrimaryChanged || strings.Contains(strings.Join(ps[0].Warnings, " "), "restored") {
+			t.Errorf("dualpart %q: exit %d, %+v; want in agreement, nothing restored", args, r.code, ps)
+		}
+	}
+	if got, _ := os.ReadFile(conf); string(got) != "level=9, set at run time\n" {
+		t.Errorf("the excluded file was reverted: %q", got)
+	}
+	r := dualpart(t, append([]string{"reconcile", "--json"}, l.flags()...)...)
+	ps := pairs(t, r.stdout)
+	if r.code != exitOK || len(ps) != 1 || !ps[0].PrimaryChanged || !strings.Contains(strings.Join(ps[0].Warnings, " "), "restored") {
+		t.Errorf("reconcile without --exclude: exit %d, %+v; want the primary restored, with a warning", r.code, ps)
 	}
 }
