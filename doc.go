@@ -113,7 +113,7 @@
 // The space check estimates what the copy takes on the destination's
 // filesystem, told by statfs: on ext4, each file its size rounded up to
 // the block size, a directory one block, a symlink of 60 bytes or more one
-// block, and 64 bytes plus the name for every entry (about 24 measured);
+// block, and 128 bytes plus the name for every entry (24 to 150 measured);
 // on UBIFS, each file its size plus 56 bytes for every 4 KiB (the data
 // node headers; no rounding, and compression is not counted on), a
 // symlink its target, and 512 bytes plus the name for every entry (430 to

@@ -26,18 +26,18 @@ func TestNeed(t *testing.T) {
 		batch    batchLimit
 		want     int64
 	}{
-		{"small file, ext4 1 KiB blocks", files(450), []int64{0}, 0, ext1k, defaultBatch, 1024 + 64 + name},
-		{"small file, ext4 4 KiB blocks", files(450), []int64{0}, 0, ext4k, defaultBatch, 4096 + 64 + name},
+		{"small file, ext4 1 KiB blocks", files(450), []int64{0}, 0, ext1k, defaultBatch, 1024 + 128 + name},
+		{"small file, ext4 4 KiB blocks", files(450), []int64{0}, 0, ext4k, defaultBatch, 4096 + 128 + name},
 		{"small file, UBIFS", files(450), []int64{0}, 0, ubifs, defaultBatch, 450 + ubifsNode + 512 + name},
 		{"8 KiB file, UBIFS: a node header per 4 KiB", files(8192), []int64{0}, 0, ubifs, defaultBatch, 8192 + 2*ubifsNode + 512 + name},
-		{"directory, ext4", []Entry{{Path: "d0", Type: EntryDir}}, []int64{0}, 0, ext4k, defaultBatch, 4096 + 64 + name},
+		{"directory, ext4", []Entry{{Path: "d0", Type: EntryDir}}, []int64{0}, 0, ext4k, defaultBatch, 4096 + 128 + name},
 		{"directory, UBIFS", []Entry{{Path: "d0", Type: EntryDir}}, []int64{0}, 0, ubifs, defaultBatch, 512 + name},
-		{"short symlink, ext4", []Entry{{Path: "l0", Type: EntrySymlink, Target: "bin/app"}}, []int64{0}, 0, ext4k, defaultBatch, 64 + name},
+		{"short symlink, ext4", []Entry{{Path: "l0", Type: EntrySymlink, Target: "bin/app"}}, []int64{0}, 0, ext4k, defaultBatch, 128 + name},
 		{"short symlink, UBIFS", []Entry{{Path: "l0", Type: EntrySymlink, Target: "bin/app"}}, []int64{0}, 0, ubifs, defaultBatch, 512 + name + 7},
-		{"removals first", files(4096), []int64{0}, 8192, ext4k, defaultBatch, 4096 + 64 + name - 8192},
-		{"replaced in one batch: both held", files(4096), []int64{4096}, 0, ext4k, defaultBatch, 4096 + 64 + name},
+		{"removals first", files(4096), []int64{0}, 8192, ext4k, defaultBatch, 4096 + 128 + name - 8192},
+		{"replaced in one batch: both held", files(4096), []int64{4096}, 0, ext4k, defaultBatch, 4096 + 128 + name},
 		{"replaced batch by batch: one batch of excess", files(4096, 4096, 4096), []int64{4096, 4096, 4096}, 0, ext4k,
-			batchLimit{files: 1, bytes: 1 << 30}, 4096 + 3*(64+name)},
+			batchLimit{files: 1, bytes: 1 << 30}, 4096 + 3*(128+name)},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -195,7 +195,7 @@ func TestReadRoot(t *testing.T) {
 // TestGen checks that a generated file is the documented ChaCha8 stream,
 // and that Describe hashes it as Read hashes the same bytes.
 func TestGen(t *testing.T) {
-	const size, seed = 3<<20 + 1, 0x0102030405060708
+	const size, seed = 3<<20 + 1, uint64(0x0102030405060708)
 	var key [32]byte
 	copy(key[:], []byte{8, 7, 6, 5, 4, 3, 2, 1})
 	want := make([]byte, size)
