@@ -281,9 +281,6 @@ func (p *Pair) Status(ctx context.Context) (Result, error) {
 // cancelled ctx stops a copy between files (and within a large file) the
 // same way.
 func (p *Pair) Reconcile(ctx context.Context) (Result, error) {
-	if p.cfg.optErr != nil {
-		return Result{}, p.cfg.optErr
-	}
 	unlock, err := p.lock(ctx)
 	if err != nil {
 		return Result{}, err

@@ -26,9 +26,6 @@ func (p *Pair) Install(ctx context.Context, from afero.Fs, dir string, version V
 	if from == nil || dir == "" || version == nil {
 		panic("backup: Install: needs an Fs, a directory and a version")
 	}
-	if p.cfg.optErr != nil {
-		return Result{}, p.cfg.optErr
-	}
 	unlock, err := p.lock(ctx)
 	if err != nil {
 		return Result{}, err

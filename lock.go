@@ -25,6 +25,9 @@ import (
 // write the backup must not take another lock than one that may.) It returns the
 // function that releases both.
 func (p *Pair) lock(ctx context.Context) (func(), error) {
+	if p.cfg.optErr != nil {
+		return nil, p.cfg.optErr // a bad option: nothing is read or written
+	}
 	select {
 	case p.mu <- struct{}{}:
 	case <-ctx.Done():

@@ -21,9 +21,6 @@ import (
 // Update is meant for small payloads (parameters): the transaction keeps
 // every file it writes or moves in memory.
 func (p *Pair) Update(ctx context.Context, fn func(tx *Tx) error) (Result, error) {
-	if p.cfg.optErr != nil {
-		return Result{}, p.cfg.optErr
-	}
 	unlock, err := p.lock(ctx)
 	if err != nil {
 		return Result{}, err
