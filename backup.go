@@ -212,13 +212,7 @@ func New(primary, backup Side, opts ...Option) *Pair {
 	for _, o := range opts {
 		o.apply(&c)
 	}
-	if len(c.exclude) > 0 {
-		x, err := manifest.NewExclude(c.exclude)
-		if err != nil {
-			c.optErr = fmt.Errorf("exclude: %w: %v", ErrBadPath, err)
-		}
-		c.scan = []manifest.Option{manifest.WithExclude(x)}
-	}
+	c.compile()
 	return &Pair{primary: primary, backup: backup, cfg: c, mu: make(chan struct{}, 1)}
 }
 
@@ -353,10 +347,7 @@ func (p *Pair) attempt(ctx context.Context, res *Result, decayed *found) (*found
 		p.warnPrimaryRestored(res, pf)
 	}
 	if err == nil && stats.Unprivileged > 0 {
-		w := fmt.Sprintf("%d entries of %q were written without setuid, setgid or capabilities: their owner is not recorded, or could not be kept (not running as root)",
-			stats.Unprivileged, dst.side.Dir)
-		res.Warnings = append(res.Warnings, w)
-		p.cfg.logger.Warn(w)
+		p.warnUnprivileged(res, stats.Unprivileged, dst.side)
 	}
 	var sd *sourceDamaged
 	if errors.As(err, &sd) && decayed == nil {

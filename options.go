@@ -2,6 +2,7 @@ package backup
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 
 	"github.com/dualpart/backup/internal/durable"
@@ -74,6 +75,19 @@ type config struct {
 	batch      batchLimit // zero: defaultBatch
 	skipInval  bool       // test hook: do not invalidate the destination's tag
 	tagFirst   bool       // test hook: write the tag before the manifest and payload syncs
+}
+
+// compile prepares what the options gave for use: the exclude patterns,
+// whose error (a bad pattern) every call of the Pair then returns.
+func (c *config) compile() {
+	if len(c.exclude) == 0 {
+		return
+	}
+	x, err := manifest.NewExclude(c.exclude)
+	if err != nil {
+		c.optErr = fmt.Errorf("exclude: %w: %v", ErrBadPath, err)
+	}
+	c.scan = []manifest.Option{manifest.WithExclude(x)}
 }
 
 func defaults() config {

@@ -110,3 +110,12 @@ func (c *copyRun) setMeta(name string, e Entry, inPlace bool) error {
 	}
 	return nil
 }
+
+// warnUnprivileged says that n entries of d were written without the
+// setuid, setgid or capabilities of the source.
+func (p *Pair) warnUnprivileged(res *Result, n int, d Side) {
+	w := fmt.Sprintf("%d entries of %q were written without setuid, setgid or capabilities: their owner is not recorded, or could not be kept (not running as root)",
+		n, d.Dir)
+	res.Warnings = append(res.Warnings, w)
+	p.cfg.logger.Warn(w)
+}
