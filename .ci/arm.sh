@@ -4,7 +4,7 @@
 #  1. Installs qemu-user-static (Debian's package) if it is missing, and
 #     registers it with binfmt_misc if the kernel does not yet know how to
 #     run ARM binaries (tests that run a binary they built, such as
-#     cmd/dualpart's, need that under emulation).
+#     cli's, need that under emulation).
 #  2. Cross-builds cmd/dualpart, static and stripped, for linux/arm
 #     (GOARM=7, the Quectel EC2x's Cortex-A7), linux/arm64 and linux/amd64,
 #     prints their sizes, and runs the ARMv7 binary's demo under qemu.

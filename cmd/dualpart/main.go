@@ -2,11 +2,20 @@
 // on two flash partitions, and brings the two copies back into agreement at
 // every boot. Run "dualpart help" for its commands, and "dualpart demo" for
 // a narrated tour on two temporary directories.
+//
+// The command is package github.com/dualpart/backup/cli; an app that
+// embeds the library can call cli.Main itself instead of shipping this
+// binary.
 package main
 
 import (
+	"context"
 	"os"
+	"os/signal"
 	"runtime/debug"
+	"syscall"
+
+	"github.com/dualpart/backup/cli"
 )
 
 // memoryLimit keeps the garbage collector's target well inside the
@@ -21,5 +30,11 @@ func main() {
 	if os.Getenv("GOMEMLIMIT") == "" {
 		debug.SetMemoryLimit(memoryLimit)
 	}
-	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+	// SIGTERM (the init script's watchdog) and Ctrl-C cancel the context:
+	// a copy stops between files, its destination's tag already removed,
+	// so the next run completes it.
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := cli.Main(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
 }

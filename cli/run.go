@@ -1,4 +1,4 @@
-package main
+package cli
 
 import (
 	"context"
@@ -6,9 +6,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"os"
-	"os/signal"
-	"syscall"
 )
 
 // Exit statuses. An init script acts on them, so they are part of the
@@ -46,9 +43,16 @@ func commands() []command {
 	}
 }
 
-// run is the whole command: it returns the exit status instead of exiting,
-// so that tests and the demo can call it.
-func run(args []string, stdout, stderr io.Writer) int {
+// Main is the whole dualpart command: args are its arguments without the
+// program's name (args[0] is the subcommand, "reconcile", "status", ...).
+// It writes to stdout and stderr and returns the exit status instead of
+// exiting, so that an app embedding the library can serve as the boot
+// command itself (see the package documentation).
+//
+// Cancelling ctx stops a copy between files, its destination's tag already
+// removed, so the next run completes it: cancel it on SIGTERM (the init
+// script's watchdog) and SIGINT, as cmd/dualpart does.
+func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if len(args) == 0 {
 		usage(stderr)
 		return exitUsage
@@ -60,11 +64,6 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	for _, c := range commands() {
 		if c.name == args[0] {
-			// SIGTERM (the init script's watchdog) and Ctrl-C cancel the
-			// context: a copy stops between files, its destination's tag
-			// already removed, so the next run completes it.
-			ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-			defer stop()
 			return c.run(ctx, args[1:], stdout, stderr)
 		}
 	}

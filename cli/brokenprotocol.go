@@ -7,7 +7,7 @@
 // is the library's own, reached through internal/testhooks, so the control
 // tests the harness against the real copy code. Never shipped.
 
-package main
+package cli
 
 import (
 	"github.com/dualpart/backup"

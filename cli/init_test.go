@@ -1,6 +1,6 @@
 //go:build unix
 
-package main
+package cli
 
 import (
 	"bytes"
@@ -46,7 +46,7 @@ func forEachShell(t *testing.T, f func(t *testing.T, sh shell)) {
 // block). A run that does not end within scriptTimeout fails the test.
 func initScript(t *testing.T, sh shell, env map[string]string, arg string) (int, string, string) {
 	t.Helper()
-	script, err := filepath.Abs("../../init/dualpart")
+	script, err := filepath.Abs("../init/dualpart")
 	must(t, err)
 	ctx, cancel := context.WithTimeout(context.Background(), scriptTimeout)
 	defer cancel()
