@@ -8,6 +8,7 @@
 //
 //	dualpart-manifest 2
 //	version "3"
+//	name "app"
 //	entries 3
 //	d 0755 0:0 1712345678000000000 "bin"
 //	f 4755 0:0 1712345678123456789 1234 9f86d0... - "bin/app"
@@ -26,9 +27,10 @@
 //
 // The grammar, one line each, every line ending in a newline (LF):
 //
-//	manifest = header version [entries] {entry} sum
+//	manifest = header version [name] [entries] {entry} sum
 //	header   = "dualpart-manifest " ("1" | "2")
 //	version  = "version " quoted
+//	name     = "name " quoted                (version 2 only, optional)
 //	entries  = "entries " count              (version 2 only, required)
 //	entry    = dir | file | symlink
 //	dir      = "d " mode " " [meta " "] quoted
@@ -44,7 +46,9 @@
 // modification time in nanoseconds since the Unix epoch, in decimal, maybe
 // negative; sha256 is 64 lower-case hex digits; caps is the raw value of
 // the security.capability extended attribute in lower-case hex, "-" if the
-// file has none; owner "-" records no owner. Paths and link targets are
+// file has none; owner "-" records no owner. name is the pair the
+// manifest was written for (see ValidName), so that a signed manifest of
+// one pair cannot stand in for another's. Paths and link targets are
 // Go-quoted (strconv.Quote). The sum line holds the SHA-256 of every byte
 // before it, so a torn or bit-flipped manifest is rejected rather than
 // trusted; it is not a signature: anyone who can write the manifest can
@@ -133,6 +137,9 @@ type Entry struct {
 type Manifest struct {
 	// Version is the tag's text with surrounding white space removed.
 	Version string
+	// Name is the pair the manifest was written for, empty if none: a
+	// signed manifest is accepted only by the pair of its name.
+	Name string
 	// Entries are sorted by Path, so parents come before their children.
 	Entries []Entry
 }
@@ -156,6 +163,26 @@ const (
 	// room to spare.
 	MaxLine = 64 << 10
 )
+
+// MaxName bounds a manifest's name.
+const MaxName = 64
+
+// ValidName reports whether s can be a manifest's name: 1 to MaxName
+// letters, digits, '.', '_' and '-', not starting with '.' or '-'.
+func ValidName(s string) error {
+	if s == "" || len(s) > MaxName {
+		return fmt.Errorf("name %.80q: want 1 to %d characters", s, MaxName)
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		ok := c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_' ||
+			i > 0 && (c == '.' || c == '-')
+		if !ok {
+			return fmt.Errorf("name %.80q: want letters, digits, '.', '_' and '-', not first '.' or '-'", s)
+		}
+	}
+	return nil
+}
 
 // FormatVersion is the format version Marshal writes.
 const FormatVersion = 2

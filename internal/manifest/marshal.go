@@ -31,6 +31,10 @@ func (m *Manifest) WriteTo(w io.Writer) (int64, error) {
 	line := make([]byte, 0, 512)
 	line = append(line, "dualpart-manifest 2\nversion "...)
 	line = strconv.AppendQuote(line, m.Version)
+	if m.Name != "" {
+		line = append(line, "\nname "...)
+		line = strconv.AppendQuote(line, m.Name)
+	}
 	n := 0
 	for i := range m.Entries {
 		if listable(m.Entries[i].Type) {

@@ -180,7 +180,9 @@ func (p *parser) parseLine(line []byte, n int) error {
 		err = p.parseHeader(line)
 	case n == 2:
 		err = p.parseVersion(line)
-	case n == 3 && p.v2:
+	case n == 3 && p.v2 && bytes.HasPrefix(line, []byte("name ")):
+		err = p.parseName(line)
+	case !p.counted && p.v2:
 		err = p.parseCount(line)
 	default:
 		err = p.addEntry(line)
@@ -215,6 +217,22 @@ func (p *parser) parseVersion(line []byte) error {
 		return fmt.Errorf("version %s not quoted as strconv.Quote does", q)
 	}
 	p.m.Version = v
+	return nil
+}
+
+func (p *parser) parseName(line []byte) error {
+	q, _ := bytes.CutPrefix(line, []byte("name "))
+	v, err := strconv.Unquote(string(q))
+	if err != nil {
+		return fmt.Errorf("name: %v", err)
+	}
+	if strconv.Quote(v) != string(q) {
+		return fmt.Errorf("name %s not quoted as strconv.Quote does", q)
+	}
+	if err := ValidName(v); err != nil {
+		return err
+	}
+	p.m.Name = v
 	return nil
 }
 
