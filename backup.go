@@ -9,6 +9,7 @@ import (
 
 	"github.com/dualpart/backup/internal/manifest"
 	"github.com/dualpart/backup/internal/overlay"
+	"github.com/dualpart/backup/internal/signature"
 	"github.com/spf13/afero"
 )
 
@@ -55,6 +56,12 @@ var (
 	// ErrBadPath is wrapped by the error a Tx returns for a path that is
 	// absolute, not clean, or leaves the payload.
 	ErrBadPath = overlay.ErrBadPath
+	// ErrUntrusted: on a pair with a keyring (WithKeyring), no side is
+	// trusted (each is unsigned, signed by an unknown key, for another
+	// pair, or for another version than its tag says), so nothing was
+	// written; or an Update or an unsigned Install was asked of such a
+	// pair.
+	ErrUntrusted = signature.ErrUntrusted
 )
 
 // A Side is one copy of the payload: a directory and the tag file that
@@ -104,9 +111,14 @@ const (
 	// StateDamaged: the tag does not parse, the manifest is garbled, or
 	// the payload does not match the manifest or cannot be read.
 	StateDamaged
+	// StateUntrusted: the pair has a keyring and the side's manifest is
+	// missing, unsigned, signed by a key not in it, signed for another
+	// pair, or for another version than the tag's. Never a copy source;
+	// its version counts for nothing.
+	StateUntrusted
 )
 
-// String returns "missing", "ok", "unverified" or "damaged".
+// String returns "missing", "ok", "unverified", "damaged" or "untrusted".
 func (s State) String() string {
 	switch s {
 	case StateMissing:
@@ -117,6 +129,8 @@ func (s State) String() string {
 		return "unverified"
 	case StateDamaged:
 		return "damaged"
+	case StateUntrusted:
+		return "untrusted"
 	}
 	return fmt.Sprintf("State(%d)", int(s))
 }
@@ -379,6 +393,10 @@ func (p *Pair) decide(pf, bf *found) (Action, error) {
 		if repairable(pf, bf) {
 			return ActionRepairBoth, nil
 		}
+		if ps.State == StateUntrusted || bs.State == StateUntrusted {
+			return ActionNone, fmt.Errorf("%w: no side is trusted: primary is %s, backup is %s; nothing written",
+				ErrUntrusted, explain(ps), explain(bs))
+		}
 		return ActionNone, fmt.Errorf("%w: primary is %s, backup is %s",
 			ErrNoIntactCopy, explain(ps), explain(bs))
 	case pf.usable() && bf.usable():
@@ -399,7 +417,9 @@ func (p *Pair) decide(pf, bf *found) (Action, error) {
 // over decides whether the intact side src may be copied over dst.
 func (p *Pair) over(src, dst *found, a Action) (Action, error) {
 	d := dst.status
-	if d.State == StateMissing {
+	if d.State == StateMissing || p.cfg.keyring != nil {
+		// With a keyring, the side that is not usable is not trusted:
+		// whatever version it claims, nobody signed it whole.
 		return a, nil
 	}
 	if d.Version != nil && src.status.Version.Compare(d.Version) >= 0 {

@@ -83,7 +83,7 @@ func (p *Pair) copyOver(ctx context.Context, src, dst *found, pl *copyPlan) (Cop
 	if p.cfg.tagFirst {
 		return got, nil
 	}
-	return got, p.commit(d, pl.manifest, src.tag, whole)
+	return got, p.commit(d, pl, src.tag, whole)
 }
 
 // invalidate removes d's tag and makes the removal durable. The commit
@@ -98,7 +98,7 @@ func (p *Pair) invalidate(d Side, pl *copyPlan, src *found) error {
 		}
 	}
 	if p.cfg.tagFirst {
-		return p.commit(d, pl.manifest, src.tag, nil)
+		return p.commit(d, pl, src.tag, nil)
 	}
 	return nil
 }
@@ -256,9 +256,9 @@ func (p *Pair) wholeSync(d Side) *durable.WholeSync {
 	return w
 }
 
-// commit writes a side's manifest, then its tag, each atomically and
-// durably: the tag last, as the commit point.
-func (p *Pair) commit(d Side, man, tag []byte, whole *durable.WholeSync) error {
+// commit writes a side's manifest and its signature, if any, then its tag,
+// each atomically and durably: the tag last, as the commit point.
+func (p *Pair) commit(d Side, pl *copyPlan, tag []byte, whole *durable.WholeSync) error {
 	h := p.cfg.hooks
 	mh := h // for the manifest and the directories
 	if whole != nil {
@@ -270,8 +270,13 @@ func (p *Pair) commit(d Side, man, tag []byte, whole *durable.WholeSync) error {
 			return err
 		}
 	}
-	if err := durable.WriteFile(d.Fs, mpath, man, 0o644, mh); err != nil {
+	if err := durable.WriteFile(d.Fs, mpath, pl.manifest, 0o644, mh); err != nil {
 		return err
+	}
+	if pl.sig != nil {
+		if err := durable.WriteFile(d.Fs, d.sigPath(), pl.sig, 0o644, mh); err != nil {
+			return err
+		}
 	}
 	if whole != nil && !h.SkipFileSync {
 		// The payload, its directories and the manifest, all durable

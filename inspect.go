@@ -23,6 +23,7 @@ type found struct {
 	status  SideStatus
 	tag     []byte             // the tag's bytes, copied verbatim to a destination
 	man     *manifest.Manifest // a manifest for the side's version, nil if none
+	sig     []byte             // man's signature, verified, on a pair with a keyring
 	hashed  bool               // the payload's digests were checked against man
 	// tagOnly marks a side whose tag is damaged but whose manifest parses
 	// and is matched by the payload: it holds the manifest's version, and
@@ -74,17 +75,26 @@ func (p *Pair) inspect(ctx context.Context, s Side) (*found, error) {
 		return p.badTag(ctx, f, fmt.Errorf("read tag %q: %w", s.Tag, err))
 	}
 	mpath := s.manifestPath()
-	m, err := readManifest(s)
-	if errors.Is(err, fs.ErrNotExist) {
+	m, err := p.readManifest(f)
+	var ue *untrustedError
+	switch {
+	case errors.As(err, &ue):
+		return untrusted(f, err)
+	case errors.Is(err, fs.ErrNotExist):
 		return p.unverified(f, fmt.Errorf("no manifest %q", mpath))
-	}
-	if err != nil {
+	case err != nil:
 		return damaged(f, err)
 	}
 	if mv, err := p.cfg.reader.ReadVersion([]byte(m.Version)); err != nil || mv.Compare(f.status.Version) != 0 {
 		// The customer's tooling bumped the tag after copying a new
 		// payload in: the manifest is of an earlier version.
-		return p.unverified(f, fmt.Errorf("manifest %q is for version %q, not %q", mpath, m.Version, f.status.Version))
+		why := fmt.Errorf("manifest %q is for version %q, not %q", mpath, m.Version, f.status.Version)
+		if p.cfg.keyring != nil {
+			// Signed for one version, tagged as another: the tag is
+			// nobody's word.
+			return untrusted(f, fmt.Errorf("%w: %v", ErrUntrusted, why))
+		}
+		return p.unverified(f, why)
 	}
 	if err := p.verify(ctx, f, m); err != nil {
 		if ctx.Err() != nil {
@@ -100,6 +110,17 @@ func (p *Pair) inspect(ctx context.Context, s Side) (*found, error) {
 func damaged(f *found, err error) (*found, error) {
 	f.status.State, f.status.Err, f.man = StateDamaged, err, nil
 	return f, nil
+}
+
+// readManifest reads f's manifest: on a pair with a keyring, with its
+// signature verified (f.sig set), a refusal being an *untrustedError.
+func (p *Pair) readManifest(f *found) (*manifest.Manifest, error) {
+	if p.cfg.keyring == nil {
+		return readManifest(f.side)
+	}
+	m, sig, err := p.readSigned(f.side)
+	f.sig = sig
+	return m, err
 }
 
 // readManifest reads and parses a side's manifest as a stream, bounded
@@ -143,7 +164,7 @@ func (p *Pair) verify(ctx context.Context, f *found, m *manifest.Manifest) error
 // damaged (tagOnly); otherwise its version is unknown and it is damaged.
 func (p *Pair) badTag(ctx context.Context, f *found, why error) (*found, error) {
 	f.tag, f.status.Version = nil, nil
-	m, err := readManifest(f.side)
+	m, err := p.readManifest(f)
 	if err != nil {
 		return damaged(f, why)
 	}

@@ -26,6 +26,9 @@ func (p *Pair) Install(ctx context.Context, from afero.Fs, dir string, version V
 	if from == nil || dir == "" || version == nil {
 		panic("backup: Install: needs an Fs, a directory and a version")
 	}
+	if p.cfg.keyring != nil {
+		return Result{}, fmt.Errorf("%w: the pair has a keyring: install a signed manifest (InstallManifest)", ErrUntrusted)
+	}
 	unlock, err := p.lock(ctx)
 	if err != nil {
 		return Result{}, err
@@ -98,7 +101,7 @@ func (p *Pair) publish(ctx context.Context, prev Result, src *found) (Result, er
 	}
 	// The backup is copied from the primary, now at the new version: the
 	// backup's plan, made against the same manifest, holds unchanged.
-	npf := &found{side: p.primary, primary: true, man: src.man, tag: src.tag, hashed: true,
+	npf := &found{side: p.primary, primary: true, man: src.man, sig: src.sig, tag: src.tag, hashed: true,
 		status: SideStatus{State: StateOK, Version: nil}}
 	plans[1].job.Src = npf.side
 	stats, err = p.copyOver(ctx, npf, bf, plans[1])

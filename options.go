@@ -68,6 +68,9 @@ type config struct {
 	sameDevErr bool
 	downgrade  bool
 	readBack   bool
+	keyring    *Keyring          // WithKeyring: nil trusts every intact side
+	name       string            // WithName: the name a signed manifest must carry
+	nameErr    error             // WithName's error, kept apart so a later WithName clears it
 	exclude    []string          // WithExclude's patterns, as given
 	scan       []manifest.Option // the compiled exclude list, for every listing
 	optErr     error             // an option's error, returned by every call
@@ -80,6 +83,9 @@ type config struct {
 // compile prepares what the options gave for use: the exclude patterns,
 // whose error (a bad pattern) every call of the Pair then returns.
 func (c *config) compile() {
+	if c.nameErr != nil {
+		c.optErr = c.nameErr
+	}
 	if len(c.exclude) == 0 {
 		return
 	}
@@ -96,6 +102,7 @@ func defaults() config {
 		copier:   DefaultCopier{},
 		verify:   VerifyQuick,
 		readBack: true,
+		name:     DefaultName,
 		logger:   slog.New(discard{}),
 	}
 }

@@ -22,6 +22,7 @@ type copyPlan struct {
 	stripped int
 	bytes    int64  // file bytes the copy writes
 	manifest []byte // the manifest of entries, as dst will hold it
+	sig      []byte // its minisign signature, on a pair with a keyring
 	// replaced holds, for each entry of job.Write, the bytes the file it
 	// replaces takes on dst (0 where it replaces no file); removed the
 	// bytes job.Remove frees. Both are freed by the copy, removed before
@@ -55,8 +56,11 @@ func (p *Pair) plan(ctx context.Context, src, dst *found) (*copyPlan, error) {
 		haveBy[e.Path] = e
 	}
 	entries, stripped := destEntries(src.man.Entries, canChown(dst.side.Fs))
-	man := &manifest.Manifest{Version: src.man.Version, Entries: entries}
-	pl := &copyPlan{job: job, entries: entries, stripped: stripped, manifest: man.Marshal()}
+	man := &manifest.Manifest{Version: src.man.Version, Name: src.man.Name, Entries: entries}
+	pl := &copyPlan{job: job, entries: entries, stripped: stripped, manifest: man.Marshal(), sig: src.sig}
+	if err := p.signedBytes(src, pl); err != nil {
+		return nil, err
+	}
 	want := make(map[string]bool, len(entries))
 	for _, e := range entries {
 		want[e.Path] = true

@@ -18,9 +18,15 @@ import (
 // or changes nothing, nothing is written on either side. Otherwise the new
 // version is written like Install writes one: primary first, then backup,
 // so that a power cut leaves the old or the new version on both sides.
+// A pair with a keyring (WithKeyring) refuses it with ErrUntrusted.
 // Update is meant for small payloads (parameters): the transaction keeps
 // every file it writes or moves in memory.
 func (p *Pair) Update(ctx context.Context, fn func(tx *Tx) error) (Result, error) {
+	if p.cfg.keyring != nil {
+		// The device cannot sign what it writes: a pair of parameters
+		// runs without a keyring.
+		return Result{}, fmt.Errorf("%w: the pair has a keyring, and the device cannot sign an update", ErrUntrusted)
+	}
 	unlock, err := p.lock(ctx)
 	if err != nil {
 		return Result{}, err
