@@ -92,7 +92,7 @@ func (p *Pair) inspect(ctx context.Context, s Side) (*found, error) {
 		if p.cfg.keyring != nil {
 			// Signed for one version, tagged as another: the tag is
 			// nobody's word.
-			return untrusted(f, fmt.Errorf("%w: %v", ErrUntrusted, why))
+			return untrusted(f, &untrustedError{fmt.Errorf("%w: %v", ErrUntrusted, why)})
 		}
 		return p.unverified(f, why)
 	}

@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"path/filepath"
 	"sort"
+	"strings"
 
 	"github.com/dualpart/backup/internal/manifest"
 	"github.com/dualpart/backup/internal/nofollow"
@@ -78,6 +79,10 @@ func ParseKeyring(keys ...[]byte) (*Keyring, error) {
 	return k, nil
 }
 
+// Verify checks that sig, a minisign signature file's text, is a valid
+// signature of message by a key of k. Its error wraps ErrUntrusted.
+func (k *Keyring) Verify(message, sig []byte) error { return signature.Verify(&k.k, message, sig) }
+
 // IDs returns the key IDs of the keyring, as minisign prints them.
 func (k *Keyring) IDs() []string { return k.k.IDs() }
 
@@ -105,10 +110,14 @@ func WithName(name string) Option {
 	})
 }
 
-// untrustedError is why a side is not trusted.
+// untrustedError is why a side is not trusted. It wraps ErrUntrusted, and
+// its message is the reason alone: the side's state already says
+// "untrusted".
 type untrustedError struct{ err error }
 
-func (e *untrustedError) Error() string { return e.err.Error() }
+func (e *untrustedError) Error() string {
+	return strings.ReplaceAll(e.err.Error(), ErrUntrusted.Error()+": ", "")
+}
 func (e *untrustedError) Unwrap() error { return e.err }
 
 func untrustedf(format string, a ...any) error {

@@ -66,7 +66,7 @@ func (s signer) signFile(t *testing.T, fsys afero.Fs, name string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	sig, err := signature.Sign(s.secret, bytes.NewReader(data), "test")
+	sig, _, err := signature.Sign(s.secret, bytes.NewReader(data), "test")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -31,7 +31,10 @@ const maxConfigSize = 1 << 20
 // file's directory. "verify", "version-format", "reserve" (a SIZE string
 // or a whole number of bytes) and "fallback" are optional and default to
 // the command line's flags; "exclude", a list of payload-relative patterns
-// (as --exclude), adds to those of the command line. Unknown fields are an error: a misspelt
+// (as --exclude), adds to those of the command line; "keyring", a public
+// key file or a directory of them (as --keyring), replaces the command
+// line's, and the pair's "name" is the name its signed manifests carry
+// (default "app"). Unknown fields are an error: a misspelt
 // "fallback" must not silently mean false. So are a key in another case, a
 // key given twice and null. decodeConfig reads it; the tags name each
 // field's key.
@@ -47,6 +50,7 @@ type configPair struct {
 	Reserve  *string  `json:"reserve"` // a SIZE, from a JSON string or whole number
 	Fallback *bool    `json:"fallback"`
 	Exclude  []string `json:"exclude"` // payload-relative patterns, added to --exclude's
+	Keyring  *string  `json:"keyring"` // a public key FILE or a DIR of *.pub, in place of --keyring's
 }
 
 // loadConfig reads the --config file. Every error is a usage error: the
@@ -74,6 +78,14 @@ func loadConfig(path string, def pairSettings) ([]pairSpec, error) {
 		spec, err := resolve(p.Name, p.pairPaths, set, def, base)
 		if err == nil {
 			spec.Exclude, err = checkExclude(p.Exclude)
+		}
+		spec.PairName = p.Name
+		if p.Keyring != nil {
+			k := *p.Keyring
+			if k != "" && !filepath.IsAbs(k) {
+				k = filepath.Join(base, k)
+			}
+			spec.Keyring = []string{k}
 		}
 		if err != nil {
 			return nil, usagef("config %q: pair %s: %v", path, pairName(p, i), err)

@@ -66,6 +66,8 @@ func (d *cdec) pairField(p *configPair, key, where string) (err error) {
 		p.Reserve, err = ref(d.reserve(where))
 	case "fallback":
 		p.Fallback, err = ref(d.bool(where))
+	case "keyring":
+		p.Keyring, err = ref(d.str(where))
 	case "exclude":
 		p.Exclude = []string{}
 		err = d.list(where, `a list of patterns`, '[', ']', func(int) error {

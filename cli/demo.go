@@ -134,7 +134,7 @@ func (d *demo) steps() []step {
 			if err := d.put(d.spec.Primary, d.spec.PrimaryTag, 1); err != nil {
 				return "", err
 			}
-			if _, err := writeManifest(ctx, afero.NewOsFs(), d.spec.Primary, d.spec.PrimaryTag+".manifest", "1"); err != nil {
+			if _, err := writeManifest(ctx, afero.NewOsFs(), d.spec.Primary, d.spec.PrimaryTag+".manifest", "1", ""); err != nil {
 				return "", err
 			}
 			return d.reconcile(ctx, backupToPrimary, 2)

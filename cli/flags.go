@@ -36,6 +36,13 @@ type pairSpec struct {
 	// default).
 	NoReadBack bool
 	Exclude    []string // payload-relative patterns, checked
+	// Keyring is the public key files or directories of the pair's
+	// keyring, absolute; empty: no keyring. keys is what they hold.
+	Keyring []string
+	Keys    *backup.Keyring
+	// PairName is the name a signed manifest must carry: the config
+	// entry's name, or --name; backup.DefaultName if neither.
+	PairName string
 }
 
 func (s pairSpec) label() string {
@@ -60,6 +67,12 @@ func (s pairSpec) pair(logger *slog.Logger, extra ...backup.Option) *backup.Pair
 		backup.WithFallback(s.Fallback),
 		backup.WithReadBack(!s.NoReadBack),
 		backup.WithExclude(s.Exclude...),
+	}
+	if s.PairName != "" {
+		opts = append(opts, backup.WithName(s.PairName))
+	}
+	if s.Keys != nil {
+		opts = append(opts, backup.WithKeyring(s.Keys))
 	}
 	if logger != nil {
 		opts = append(opts, backup.WithLogger(logger))
@@ -87,6 +100,8 @@ type pairFlags struct {
 	verify, format, reserve                string
 	fallback, readBack                     bool
 	exclude                                []string
+	keyring                                []string
+	name                                   string
 	config                                 string
 	json                                   bool
 	verbose                                bool
@@ -106,6 +121,14 @@ func (f *pairFlags) register(fs *flag.FlagSet) {
 		f.exclude = append(f.exclude, v)
 		return nil
 	})
+	fs.Func("keyring", "minisign public key `FILE`, or a DIR whose every *.pub is read (repeatable): trust only sides whose manifest one of them signed (see README, Signed apps)", func(v string) error {
+		if v == "" {
+			return usagef("empty")
+		}
+		f.keyring = append(f.keyring, v)
+		return nil
+	})
+	fs.StringVar(&f.name, "name", backup.DefaultName, "the pair's `NAME`, which a signed manifest must carry (with --config: each pair's name)")
 	fs.StringVar(&f.config, "config", "", "JSON `FILE` listing several pairs, reconciled in order (see README)")
 	fs.BoolVar(&f.json, "json", false, "print one JSON object per pair, one per line, on stdout")
 	fs.BoolVar(&f.verbose, "verbose", false, "log what the library finds and does, each file written included, on stderr")
@@ -123,7 +146,7 @@ func (f *pairFlags) specs(fs *flag.FlagSet) ([]pairSpec, error) {
 	def := pairSettings{Verify: &f.verify, Format: &f.format, Reserve: &f.reserve, Fallback: &f.fallback}
 	var specs []pairSpec
 	if f.config != "" {
-		for _, n := range []string{"primary", "primary-tag", "backup", "backup-tag"} {
+		for _, n := range []string{"primary", "primary-tag", "backup", "backup-tag", "name"} {
 			if set[n] {
 				return nil, usagef("--%s cannot be combined with --config: the config file names every pair's paths", n)
 			}
@@ -138,6 +161,7 @@ func (f *pairFlags) specs(fs *flag.FlagSet) ([]pairSpec, error) {
 		if err != nil {
 			return nil, err
 		}
+		spec.PairName = f.name
 		specs = []pairSpec{spec}
 	}
 	for i := range specs {
@@ -147,8 +171,42 @@ func (f *pairFlags) specs(fs *flag.FlagSet) ([]pairSpec, error) {
 			return nil, usagef("--exclude: %v", err)
 		}
 		specs[i].Exclude = x
+		if err := specs[i].loadKeyring(f.keyring); err != nil {
+			return nil, err
+		}
 	}
 	return specs, nil
+}
+
+// loadKeyring checks the pair's name and reads its keyring: the config
+// entry's, or else def (--keyring's). A keyring that cannot be read is a
+// usage error: the pair must not run as if it had none.
+func (s *pairSpec) loadKeyring(def []string) error {
+	if s.PairName == "" {
+		s.PairName = backup.DefaultName
+	}
+	if err := manifest.ValidName(s.PairName); err != nil {
+		return usagef("pair %v", err)
+	}
+	if len(s.Keyring) == 0 {
+		s.Keyring = def
+	}
+	if len(s.Keyring) == 0 {
+		return nil
+	}
+	for i, k := range s.Keyring {
+		abs, err := filepath.Abs(k)
+		if err != nil {
+			return usagef("keyring %q: %v", k, err)
+		}
+		s.Keyring[i] = abs
+	}
+	keys, err := backup.ReadKeyring(afero.NewOsFs(), s.Keyring...)
+	if err != nil {
+		return usagef("%v", err)
+	}
+	s.Keys = keys
+	return nil
 }
 
 // checkExclude checks exclude patterns, so that a bad one is a usage error

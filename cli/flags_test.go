@@ -74,7 +74,7 @@ func TestSpecsDefaults(t *testing.T) {
 	want := []pairSpec{{
 		Primary: "/usrapp/apprun/apps", PrimaryTag: "/usrapp/apprun/app_ver.txt",
 		Backup: "/usrdata/appbackup/apps", BackupTag: "/usrdata/appbackup/app_ver.txt",
-		Verify: backup.VerifyQuick, Format: "int", Reserve: 0, Fallback: false,
+		Verify: backup.VerifyQuick, Format: "int", Reserve: 0, Fallback: false, PairName: "app",
 	}}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("specs with no flags: the vendor layout (-want +got):\n%s", diff)
@@ -163,11 +163,11 @@ func TestLoadConfig(t *testing.T) {
 	}
 	want := []pairSpec{
 		{Name: "app", Primary: filepath.Join(dir, "s/apps"), PrimaryTag: filepath.Join(dir, "s/v.txt"), Backup: "/d/apps", BackupTag: "/d/v.txt",
-			Verify: backup.VerifyNone, Format: "int", Reserve: 2 << 20},
+			Verify: backup.VerifyNone, Format: "int", Reserve: 2 << 20, PairName: "app"},
 		{Name: "params", Primary: filepath.Join(dir, "s/p"), PrimaryTag: filepath.Join(dir, "s/p.txt"), Backup: "/d/p", BackupTag: "/d/p.txt",
-			Verify: backup.VerifyFull, Format: "semver", Reserve: 1024, Fallback: true},
+			Verify: backup.VerifyFull, Format: "semver", Reserve: 1024, Fallback: true, PairName: "params"},
 		{Primary: filepath.Join(dir, "s/q"), PrimaryTag: filepath.Join(dir, "s/q.txt"), Backup: "/d/q", BackupTag: "/d/q.txt",
-			Verify: backup.VerifyNone, Format: "int", Reserve: 4096},
+			Verify: backup.VerifyNone, Format: "int", Reserve: 4096, PairName: "app"},
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("loadConfig (-want +got):\n%s", diff)

@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"flag"
@@ -13,12 +14,15 @@ import (
 	"github.com/dualpart/backup"
 	"github.com/dualpart/backup/internal/durable"
 	"github.com/dualpart/backup/internal/manifest"
+	"github.com/dualpart/backup/internal/signature"
 	"github.com/spf13/afero"
 )
 
 // manifestFlags name one side: its payload, its tag and its manifest.
 type manifestFlags struct {
 	dir, tag, manifest, version, format string
+	name, sign                          string
+	keyring                             []string
 }
 
 func (f *manifestFlags) register(set *flag.FlagSet, write bool) {
@@ -28,7 +32,15 @@ func (f *manifestFlags) register(set *flag.FlagSet, write bool) {
 	set.StringVar(&f.format, "version-format", "int", "tag `format`: int or semver")
 	if write {
 		set.StringVar(&f.version, "version", "", "the payload's `VERSION` (default: the tag's)")
+		set.StringVar(&f.name, "name", "", "the pair's `NAME`, written in the manifest (a signed manifest must carry it; \""+backup.DefaultName+"\" if --sign is given without it)")
+		set.StringVar(&f.sign, "sign", "", "sign the manifest with this minisign secret key `FILE` (unencrypted: minisign -G -W), writing the manifest's path plus "+backup.SignatureSuffix)
+		return
 	}
+	set.StringVar(&f.name, "name", backup.DefaultName, "with --keyring, the pair `NAME` the manifest must carry")
+	set.Func("keyring", "minisign public key `FILE` or DIR of *.pub (repeatable): also check the manifest's signature and name", func(v string) error {
+		f.keyring = append(f.keyring, v)
+		return nil
+	})
 }
 
 // paths returns the payload, tag and manifest paths, absolute, checked.
@@ -62,12 +74,15 @@ func runManifest(ctx context.Context, args []string, stdout, stderr io.Writer) i
 	use := func(w io.Writer) {
 		fmt.Fprint(w, `Usage:
   dualpart manifest write [--dir DIR] [--tag FILE] [--manifest FILE] [--version V]
+                          [--name NAME] [--sign SECRET_KEY]
   dualpart manifest check [--dir DIR] [--tag FILE] [--manifest FILE]
+                          [--keyring FILE|DIR] [--name NAME]
 
 write records every entry of the payload (type, mode, size, SHA-256, link
 target) and the version, so that a side shipped in a factory image reads as
 ok, and is verified, from its first boot. check compares the payload with its
-manifest, hashing every file, and the manifest's version with the tag's.
+manifest, hashing every file, and the manifest's version with the tag's; with
+--keyring, also its minisign signature and the pair name it carries.
 Run "dualpart manifest write -h" for the flags.
 `)
 	}
@@ -122,23 +137,45 @@ func runManifestWrite(ctx context.Context, args []string, stdout, stderr io.Writ
 	default:
 		version = tagVersion.String()
 	}
-	m, err := writeManifest(ctx, osfs, dir, mpath, version)
+	var secret []byte
+	if f.sign != "" {
+		if f.name == "" {
+			f.name = backup.DefaultName
+		}
+		if secret, err = readFileLimited(osfs, f.sign, signature.MaxSize); err != nil {
+			return fail(stderr, cmd, usagef("--sign: %v", err))
+		}
+	}
+	if f.name != "" {
+		if err := manifest.ValidName(f.name); err != nil {
+			return fail(stderr, cmd, usagef("--name: %v", err))
+		}
+	}
+	m, err := writeManifest(ctx, osfs, dir, mpath, version, f.name)
 	if err != nil {
 		return fail(stderr, cmd, err)
 	}
-	fmt.Fprintf(stderr, "dualpart %s: wrote %q: version %s, %s\n", cmd, mpath, version, summary(m))
+	signed := ""
+	if secret != nil {
+		id, err := signManifest(osfs, mpath, m, secret)
+		if err != nil {
+			return fail(stderr, cmd, err)
+		}
+		signed = fmt.Sprintf(", signed for pair %q by key %s", f.name, id)
+	}
+	fmt.Fprintf(stderr, "dualpart %s: wrote %q: version %s, %s%s\n", cmd, mpath, version, summary(m), signed)
 	return exitOK
 }
 
 // writeManifest reads every file of the payload at dir (a full read: the
 // manifest is what later verifications trust) and writes its manifest,
 // atomically and durably, at mpath.
-func writeManifest(ctx context.Context, fsys afero.Fs, dir, mpath, version string) (*manifest.Manifest, error) {
+func writeManifest(ctx context.Context, fsys afero.Fs, dir, mpath, version, name string) (*manifest.Manifest, error) {
 	entries, err := manifest.Scan(ctx, fsys, dir, true)
 	if err != nil {
 		return nil, fmt.Errorf("read payload %q: %w", dir, err)
 	}
-	m := &manifest.Manifest{Version: version, Entries: entries}
+	m := &manifest.Manifest{Version: version, Name: name, Entries: entries}
 	if _, err := durable.MkdirAll(fsys, filepath.Dir(mpath), 0o755, durable.Hooks{}); err != nil {
 		return nil, err
 	}
@@ -169,6 +206,10 @@ func runManifestCheck(ctx context.Context, args []string, stdout, stderr io.Writ
 	if err != nil {
 		return fail(stderr, cmd, fmt.Errorf("read manifest %q: %w", mpath, err))
 	}
+	signed, err := checkSignature(osfs, f, mpath, m, data)
+	if err != nil {
+		return fail(stderr, cmd, err)
+	}
 	if err := manifest.Check(ctx, osfs, dir, m.Entries, true); err != nil {
 		return fail(stderr, cmd, fmt.Errorf("payload %q does not match %q: %w", dir, mpath, err))
 	}
@@ -187,9 +228,49 @@ func runManifestCheck(ctx context.Context, args []string, stdout, stderr io.Writ
 		return fail(stderr, cmd, fmt.Errorf("payload %q matches %q, but the manifest is for version %q and the tag %q says %s: the side reads as unverified",
 			dir, mpath, m.Version, tag, tagVersion))
 	}
-	fmt.Fprintf(stderr, "dualpart %s: %q matches %q: version %s, %s, every file's SHA-256 checked\n",
-		cmd, dir, mpath, m.Version, summary(m))
+	fmt.Fprintf(stderr, "dualpart %s: %q matches %q: version %s, %s, every file's SHA-256 checked%s\n",
+		cmd, dir, mpath, m.Version, summary(m), signed)
 	return exitOK
+}
+
+// checkSignature is manifest check --keyring: the signature of the bytes
+// data (the manifest m, read from mpath) by a key of the keyring, and the
+// pair name m carries. It returns what to add to the summary line.
+func checkSignature(fsys afero.Fs, f manifestFlags, mpath string, m *manifest.Manifest, data []byte) (string, error) {
+	if len(f.keyring) == 0 {
+		return "", nil
+	}
+	k, err := backup.ReadKeyring(fsys, f.keyring...)
+	if err != nil {
+		return "", usagef("%v", err)
+	}
+	spath := mpath + backup.SignatureSuffix
+	sig, err := readFileLimited(fsys, spath, signature.MaxSize)
+	if err != nil {
+		return "", fmt.Errorf("%w: signature: %v", backup.ErrUntrusted, err)
+	}
+	if err := k.Verify(data, sig); err != nil {
+		return "", fmt.Errorf("%q: %w", spath, err)
+	}
+	if m.Name != f.name {
+		return "", fmt.Errorf("%w: %q is signed for pair %q, not %q", backup.ErrUntrusted, mpath, m.Name, f.name)
+	}
+	return fmt.Sprintf("; signed for pair %q by a key of the keyring", m.Name), nil
+}
+
+// signManifest signs the manifest m written at mpath with a minisign
+// secret key and writes the signature beside it, durably. It returns the
+// key's ID.
+func signManifest(fsys afero.Fs, mpath string, m *manifest.Manifest, secret []byte) (string, error) {
+	comment := fmt.Sprintf("dualpart manifest: pair %s, version %s", m.Name, m.Version)
+	sig, id, err := signature.Sign(secret, bytes.NewReader(m.Marshal()), comment)
+	if err != nil {
+		return "", usagef("--sign: %v", err)
+	}
+	if err := durable.WriteFile(fsys, mpath+backup.SignatureSuffix, sig, 0o644, durable.Hooks{}); err != nil {
+		return "", err
+	}
+	return id, nil
 }
 
 // readTagVersion reads and parses a tag; an error wrapping fs.ErrNotExist

@@ -35,7 +35,7 @@ func (o outcome) line() string {
 		return fmt.Sprintf("dualpart %s: %s: sides not read: error: %v", o.cmd, o.spec.label(), o.err)
 	}
 	p, b := sideText(o.res.Primary), sideText(o.res.Backup)
-	if errors.Is(o.err, backup.ErrNoIntactCopy) {
+	if errors.Is(o.err, backup.ErrNoIntactCopy) || errors.Is(o.err, backup.ErrUntrusted) {
 		// The error says why each damaged side is damaged.
 		p, b = sideState(o.res.Primary), sideState(o.res.Backup)
 	}
@@ -69,11 +69,11 @@ func sideState(s backup.SideStatus) string {
 	return s.State.String()
 }
 
-// sideText is sideState, with the reason of a damaged side: "5 damaged
-// (why)".
+// sideText is sideState, with the reason of a damaged or untrusted side:
+// "5 damaged (why)".
 func sideText(s backup.SideStatus) string {
 	t := sideState(s)
-	if s.State == backup.StateDamaged && s.Err != nil {
+	if (s.State == backup.StateDamaged || s.State == backup.StateUntrusted) && s.Err != nil {
 		t += fmt.Sprintf(" (%v)", s.Err)
 	}
 	return t

@@ -79,13 +79,14 @@ to the newest intact version at every boot.
 Usage:
   dualpart reconcile [flags]      bring the pair(s) to the newest intact version
   dualpart status [flags]         what each side holds and what reconcile would do
-  dualpart install --from DIR --version V [flags]
+  dualpart install --from DIR (--version V | --manifest FILE) [flags]
                                   install a new version, primary then backup
   dualpart manifest write [flags] write a payload's manifest (build pipelines)
   dualpart manifest check [flags] check a payload against its manifest
   dualpart demo [--keep]          a narrated tour on two temporary directories
 
-Run "dualpart COMMAND -h" for a command's flags.
+Run "dualpart COMMAND -h" for a command's flags. With --keyring, only sides
+whose manifest is signed (minisign) by one of its keys are trusted.
 
 Exit status: 0 every pair in agreement; 1 a pair could not be brought into
 agreement (nothing lost); 2 usage error; 3 no version on either side of a pair.

@@ -154,23 +154,24 @@ func Verify(k *Keyring, message, sig []byte) error {
 }
 
 // Sign signs what r holds with a minisign secret key file's text, in
-// minisign's default (prehashed) mode, with trusted comment comment.
+// minisign's default (prehashed) mode, with trusted comment comment. It
+// returns the signature file's text and the key's ID.
 // Encrypted secret keys are refused: decrypt with minisign first, or make
 // the build pipeline's key with "minisign -G -W".
-func Sign(secret []byte, r io.Reader, comment string) ([]byte, error) {
+func Sign(secret []byte, r io.Reader, comment string) ([]byte, string, error) {
 	var priv minisign.PrivateKey
 	if err := priv.UnmarshalText(bytes.TrimSpace(secret)); err != nil {
 		if strings.Contains(err.Error(), "encrypted") {
-			return nil, errors.New("the secret key is encrypted with a password: make an unencrypted one with \"minisign -G -W\", or sign with minisign -S")
+			return nil, "", errors.New("the secret key is encrypted with a password: make an unencrypted one with \"minisign -G -W\", or sign with minisign -S")
 		}
-		return nil, fmt.Errorf("secret key: %s", strings.TrimPrefix(err.Error(), "minisign: "))
+		return nil, "", fmt.Errorf("secret key: %s", strings.TrimPrefix(err.Error(), "minisign: "))
 	}
 	mr := minisign.NewReader(r)
 	if _, err := io.Copy(io.Discard, mr); err != nil {
-		return nil, err
+		return nil, "", err
 	}
 	untrusted := "signature from dualpart secret key " + KeyID(priv.ID())
-	return mr.SignWithComments(priv, comment, untrusted), nil
+	return mr.SignWithComments(priv, comment, untrusted), KeyID(priv.ID()), nil
 }
 
 type writerFunc func([]byte) (int, error)

@@ -38,7 +38,7 @@ func TestSignVerify(t *testing.T) {
 	pub, secret := keys(t)
 	otherPub, otherSecret := keys(t)
 	msg := []byte("dualpart-manifest 2\nversion \"1\"\n")
-	sig, err := Sign(secret, bytes.NewReader(msg), "test")
+	sig, _, err := Sign(secret, bytes.NewReader(msg), "test")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -74,7 +74,7 @@ func TestSignVerify(t *testing.T) {
 
 func mustSign(t *testing.T, secret, msg []byte) []byte {
 	t.Helper()
-	sig, err := Sign(secret, bytes.NewReader(msg), "x")
+	sig, _, err := Sign(secret, bytes.NewReader(msg), "x")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -104,7 +104,7 @@ func TestBadKeys(t *testing.T) {
 			t.Errorf("Add(%q) = nil error", text)
 		}
 	}
-	if _, err := Sign([]byte("nonsense"), strings.NewReader("m"), "c"); err == nil {
+	if _, _, err := Sign([]byte("nonsense"), strings.NewReader("m"), "c"); err == nil {
 		t.Error("Sign with a nonsense key = nil error")
 	}
 }
@@ -153,7 +153,7 @@ func TestMinisignTool(t *testing.T) {
 		}
 	})
 	t.Run("we sign, minisign verifies", func(t *testing.T) {
-		sig, err := Sign(secret, bytes.NewReader(msg), "dualpart test")
+		sig, _, err := Sign(secret, bytes.NewReader(msg), "dualpart test")
 		if err != nil {
 			t.Fatalf("Sign with minisign's secret key = %v", err)
 		}
@@ -181,7 +181,7 @@ func TestMinisignTool(t *testing.T) {
 			t.Skipf("minisign -G with a password from stdin: %v\n%s", err, out)
 		}
 		enc, _ := os.ReadFile(filepath.Join(dir, "e.key"))
-		if _, err := Sign(enc, bytes.NewReader(msg), "x"); err == nil || !strings.Contains(err.Error(), "-W") {
+		if _, _, err := Sign(enc, bytes.NewReader(msg), "x"); err == nil || !strings.Contains(err.Error(), "-W") {
 			t.Errorf("Sign with an encrypted key = %v, want advice to use -W", err)
 		}
 	})
