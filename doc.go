@@ -66,6 +66,21 @@
 // manifest (a read-only rootfs) is still copied: its manifest is computed
 // from a full read, kept in memory, and written to the destination only.
 //
+// # Signed manifests
+//
+// With a keyring (WithKeyring, ReadKeyring), a side is trusted only if its
+// manifest carries a valid minisign signature (the manifest's path plus
+// SignatureSuffix) by a key of the keyring, names the pair (WithName,
+// default "app"), is for the tag's version, and its payload matches it. A
+// side that is not is untrusted (StateUntrusted, with the reason): never a
+// copy source, and its version counts for nothing: a trusted side is
+// copied over it whatever its tag says. Both untrusted: ErrUntrusted,
+// nothing written. A copy writes the signature verbatim with the manifest,
+// before the tag, so a restored side is trusted in turn. InstallManifest
+// installs a release from its signed manifest; Install without one and
+// Update are refused (the device cannot sign), so a parameters pair runs
+// without a keyring.
+//
 // # Verify levels
 //
 // VerifyQuick (the default) checks every entry by stat: type, size, mode,
