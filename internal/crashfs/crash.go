@@ -105,10 +105,45 @@ func (s *FS) Pending() []string {
 // zero; and 8 states mixing keep, drop and random tearing, drawn with seed.
 // The same seed gives the same list. s itself is not changed.
 func (s *FS) CrashStates(seed int64) []*FS {
+	return s.CrashStatesWith(seed, Limits{})
+}
+
+// Limits bounds the states CrashStatesWith lists. The zero value is what
+// CrashStates lists.
+type Limits struct {
+	// Exhaustive is the most pending units whose every keep/drop subset is
+	// listed; above it, Samples distinct subsets are drawn with the seed,
+	// besides all-kept and all-dropped. 0 means 12.
+	Exhaustive int
+	// Samples is how many random subsets are drawn above Exhaustive (and
+	// how many random (prefix, subset) pairs above Cross). 0 means 64.
+	Samples int
+	// Cross bounds, in UBIFS mode, the prefixes × subsets product: above
+	// it, every prefix of the uncommitted directory operations is taken
+	// with all data kept and with all data dropped, and Samples (prefix,
+	// subset) pairs are drawn with the seed. 0 means no bound.
+	Cross int
+	// Max, if positive, draws at most Max distinct states with the seed
+	// from the outcomes the other limits give (torn ones included), and
+	// builds only those. 0 means all of them.
+	Max int
+}
+
+// CrashStatesWith is CrashStates within lim: CrashStatesWith(seed,
+// Limits{}) is CrashStates(seed). A bounded list is drawn from the same
+// outcomes, with the same seed giving the same list.
+func (s *FS) CrashStatesWith(seed int64, lim Limits) []*FS {
 	s.lock()
 	defer s.mu.Unlock()
 	ps := s.pending()
 	rng := rand.New(rand.NewPCG(uint64(seed), 0x9e3779b97f4a7c15))
+	exhaustive, nsamples := maxExhaustive, samples
+	if lim.Exhaustive > 0 {
+		exhaustive = lim.Exhaustive
+	}
+	if lim.Samples > 0 {
+		nsamples = lim.Samples
+	}
 
 	var choices []choice
 	prefixes := []int{0}
@@ -118,18 +153,40 @@ func (s *FS) CrashStates(seed int64) []*FS {
 			prefixes = append(prefixes, p)
 		}
 	}
-	subsets := keepDropSubsets(len(ps.units), rng)
-	for _, p := range prefixes {
-		for _, dec := range subsets {
-			choices = append(choices, choice{prefix: p, dec: dec})
+	subsets := keepDropSubsets(len(ps.units), rng, exhaustive, nsamples)
+	if lim.Cross > 0 && len(prefixes)*len(subsets) > lim.Cross {
+		n := len(ps.units)
+		none, all := make([]decision, n), slices.Repeat([]decision{keep}, n)
+		for _, p := range prefixes {
+			choices = append(choices, choice{prefix: p, dec: none}, choice{prefix: p, dec: all})
+		}
+		for range nsamples {
+			choices = append(choices, choice{prefix: prefixes[rng.IntN(len(prefixes))], dec: subsets[rng.IntN(len(subsets))]})
+		}
+	} else {
+		for _, p := range prefixes {
+			for _, dec := range subsets {
+				choices = append(choices, choice{prefix: p, dec: dec})
+			}
 		}
 	}
 	choices = append(choices, tornChoices(ps.units, len(s.journal), rng)...)
+	order := make([]int, len(choices))
+	for i := range order {
+		order[i] = i
+	}
+	if lim.Max > 0 && len(choices) > lim.Max {
+		rng.Shuffle(len(order), func(a, b int) { order[a], order[b] = order[b], order[a] })
+	}
 
 	seen := map[string]bool{}
 	var states []*FS
 	var kept []choice
-	for _, c := range choices {
+	for _, i := range order {
+		if lim.Max > 0 && len(states) == lim.Max {
+			break
+		}
+		c := choices[i]
 		st, k := s.build(ps, &c)
 		if seen[k] {
 			continue
@@ -347,7 +404,7 @@ func (s *FS) names(all []*inode) map[*inode]string {
 // keepDropSubsets returns the keep/drop decisions to try for n units: all
 // 2^n if n <= maxExhaustive, else all-dropped, all-kept and samples distinct
 // random ones.
-func keepDropSubsets(n int, rng *rand.Rand) [][]decision {
+func keepDropSubsets(n int, rng *rand.Rand, maxExhaustive, samples int) [][]decision {
 	var out [][]decision
 	if n <= maxExhaustive {
 		for mask := 0; mask < 1<<n; mask++ {

@@ -1479,3 +1479,178 @@ func TestConcurrentUse(t *testing.T) {
 		t.Errorf("durable files (-want +got):\n%s", diff)
 	}
 }
+
+func TestFingerprint(t *testing.T) {
+	for _, ubifs := range []bool{false, true} {
+		fsys := crashfs.New(crashfs.Options{UBIFS: ubifs, Now: func() time.Time { return time.Unix(1, 0) }})
+		if err := fsys.MkdirAll("/a/b", 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := afero.WriteFile(fsys, "/a/b/f", []byte("one"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		fp := fsys.Fingerprint()
+		if got := fsys.Clone().Fingerprint(); got != fp {
+			t.Errorf("ubifs %v: a clone's fingerprint differs", ubifs)
+		}
+		states := fsys.CrashStates(1)
+		distinct := map[[32]byte]bool{}
+		for _, st := range states {
+			distinct[st.Fingerprint()] = true
+		}
+		if len(states) < 2 || len(distinct) < 2 {
+			t.Errorf("ubifs %v: %d crash states, %d fingerprints; want at least 2 of each", ubifs, len(states), len(distinct))
+		}
+		// The same content reached another way: another inode number.
+		other := crashfs.New(crashfs.Options{UBIFS: ubifs, Now: func() time.Time { return time.Unix(1, 0) }})
+		if err := afero.WriteFile(other, "/tmp", nil, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if err := other.Remove("/tmp"); err != nil {
+			t.Fatal(err)
+		}
+		if err := other.MkdirAll("/a/b", 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := afero.WriteFile(other, "/a/b/f", []byte("one"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if !ubifs && other.Fingerprint() != fp {
+			t.Errorf("same names and contents, other inode numbers: fingerprints differ")
+		}
+		for name, change := range map[string]func(*crashfs.FS) error{
+			"data":    func(f *crashfs.FS) error { return afero.WriteFile(f, "/a/b/f", []byte("two"), 0o644) },
+			"mode":    func(f *crashfs.FS) error { return f.Chmod("/a/b/f", 0o600) },
+			"name":    func(f *crashfs.FS) error { return f.Rename("/a/b/f", "/a/b/g") },
+			"time":    func(f *crashfs.FS) error { return f.Chtimes("/a", time.Unix(2, 0), time.Unix(2, 0)) },
+			"durable": func(f *crashfs.FS) error { return syncPath(f, "/a/b/f") },
+		} {
+			c := fsys.Clone()
+			if err := change(c); err != nil {
+				t.Fatal(err)
+			}
+			if c.Fingerprint() == fp {
+				t.Errorf("ubifs %v: a change of %s leaves the fingerprint", ubifs, name)
+			}
+		}
+	}
+}
+
+func syncPath(f *crashfs.FS, name string) error {
+	h, err := f.Open(name)
+	if err != nil {
+		return err
+	}
+	defer h.Close()
+	return h.Sync()
+}
+
+func TestCrashStatesWith(t *testing.T) {
+	s := crashfs.New(crashfs.Options{})
+	for i := 0; i < 5; i++ {
+		writeFile(t, s, fmt.Sprintf("/f%02d", i), strings.Repeat("x", 5000), false)
+	}
+	describe := func(states []*crashfs.FS) []string {
+		var out []string
+		for _, st := range states {
+			out = append(out, st.Describe())
+		}
+		return out
+	}
+	if diff := cmp.Diff(describe(s.CrashStates(7)), describe(s.CrashStatesWith(7, crashfs.Limits{}))); diff != "" {
+		t.Errorf("CrashStatesWith(Limits{}) is not CrashStates (-CrashStates +With):\n%s", diff)
+	}
+	all := len(s.CrashStates(7))
+	// 10 pending units (5 names, 5 data): 1024 subsets, but above
+	// Exhaustive 8 all kept, all dropped and 64 seeded ones; then the tears.
+	bounded := s.CrashStatesWith(7, crashfs.Limits{Exhaustive: 8})
+	if n := len(bounded); n >= all || n < 66 {
+		t.Errorf("Exhaustive 8: %d states; want at least 66 and fewer than the %d of CrashStates", n, all)
+	}
+	few := s.CrashStatesWith(7, crashfs.Limits{Max: 5})
+	if len(few) != 5 {
+		t.Errorf("Max 5: %d states", len(few))
+	}
+	fps := map[[32]byte]bool{}
+	for _, st := range few {
+		fps[st.Fingerprint()] = true
+	}
+	if len(fps) != 5 {
+		t.Errorf("Max 5: %d distinct fingerprints among 5 states", len(fps))
+	}
+	if diff := cmp.Diff(describe(few), describe(s.CrashStatesWith(7, crashfs.Limits{Max: 5}))); diff != "" {
+		t.Errorf("Max 5 twice with one seed (-first +second):\n%s", diff)
+	}
+	if diff := cmp.Diff(describe(few), describe(s.CrashStatesWith(8, crashfs.Limits{Max: 5}))); diff == "" {
+		t.Errorf("Max 5 with seeds 7 and 8 drew the same states")
+	}
+
+	// UBIFS: 33 uncommitted directory operations (34 prefixes) and 3 data
+	// units (8 subsets): 272 crossed, above Cross.
+	u := crashfs.New(crashfs.Options{UBIFS: true})
+	for i := 0; i < 3; i++ {
+		writeFile(t, u, fmt.Sprintf("/data%d", i), strings.Repeat("y", 5000), false)
+	}
+	for i := 0; i < 30; i++ {
+		if err := u.Mkdir(fmt.Sprintf("/d%02d", i), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	crossed := len(u.CrashStatesWith(1, crashfs.Limits{}))
+	capped := u.CrashStatesWith(1, crashfs.Limits{Cross: 40, Samples: 4})
+	if len(capped) >= crossed {
+		t.Errorf("Cross 40: %d states, CrashStates %d; want fewer", len(capped), crossed)
+	}
+	prefixes := map[string]bool{}
+	for _, st := range capped {
+		prefixes[strings.Split(st.Describe(), "; ")[1]] = true
+	}
+	if len(prefixes) != 34 {
+		t.Errorf("Cross 40: %d journal prefixes among the states, want every one of 34: %v", len(prefixes), prefixes)
+	}
+}
+
+func TestWriteToIsACopy(t *testing.T) {
+	s := crashfs.New(crashfs.Options{})
+	data := strings.Repeat("0123456789", 7000) // 70,000 bytes: three 32 KiB reads
+	writeFile(t, s, "/f", data, true)
+	f, err := s.Open("/f")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	var b strings.Builder
+	n, err := io.Copy(&b, f)
+	if err != nil || n != int64(len(data)) || b.String() != data {
+		t.Errorf("io.Copy = %d, %v; content equal %v", n, err, b.String() == data)
+	}
+	// A read fault reaches the copy, as with io.Copy's own loop.
+	s.InjectFault(crashfs.Fault{Op: crashfs.OpRead, Nth: s.Calls(crashfs.OpRead) + 2})
+	g, err := s.Open("/f")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer g.Close()
+	n, err = io.Copy(io.Discard, g)
+	if !errors.Is(err, syscall.EIO) || n != 32<<10 {
+		t.Errorf("io.Copy with the second read failing = %d, %v; want %d, EIO", n, err, 32<<10)
+	}
+}
+
+func TestUBIFSLabelsFollowRenames(t *testing.T) {
+	s := crashfs.New(crashfs.Options{UBIFS: true})
+	if err := s.MkdirAll("/a/b", 0o755); err != nil {
+		t.Fatal(err)
+	}
+	writeFile(t, s, "/a/b/f", "x", false)
+	if err := s.Rename("/a", "/z"); err != nil {
+		t.Fatal(err)
+	}
+	writeFile(t, s, "/z/b/g", "y", false)
+	p := strings.Join(s.Pending(), "\n")
+	for _, want := range []string{"create /a/b/f", "rename /a to /z", "create /z/b/g"} {
+		if !strings.Contains(p, want) {
+			t.Errorf("Pending() lacks %q:\n%s", want, p)
+		}
+	}
+}

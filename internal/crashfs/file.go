@@ -5,6 +5,7 @@ import (
 	"io"
 	"os"
 	"sort"
+	"sync"
 	"syscall"
 
 	"github.com/spf13/afero"
@@ -62,6 +63,39 @@ func (f *file) Read(p []byte) (int, error) {
 		err = nil
 	}
 	return n, err
+}
+
+// copyBufs recycles WriteTo's buffers.
+var copyBufs = sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}
+
+// WriteTo copies the rest of the file to w as io.Copy would without it: Read
+// calls of 32 KiB (each a call that faults and crashes as Read does), each
+// chunk written to w, but with a recycled buffer instead of a new one per
+// copy, which made hashing a tree mostly allocation.
+func (f *file) WriteTo(w io.Writer) (int64, error) {
+	bp := copyBufs.Get().(*[]byte)
+	defer copyBufs.Put(bp)
+	buf := *bp
+	var n int64
+	for {
+		r, rerr := f.Read(buf)
+		if r > 0 {
+			wn, werr := w.Write(buf[:r])
+			n += int64(wn)
+			if werr != nil {
+				return n, werr
+			}
+			if wn != r {
+				return n, io.ErrShortWrite
+			}
+		}
+		if rerr == io.EOF {
+			return n, nil
+		}
+		if rerr != nil {
+			return n, rerr
+		}
+	}
 }
 
 // ReadAt reads at off without moving the offset; fewer than len(p) bytes

@@ -49,6 +49,12 @@ type FS struct {
 	used    int64
 
 	desc string // how CrashStates made this FS, for Describe
+
+	// dirPaths caches currentPath's answers (UBIFS journal labels): every
+	// directory's first path breadth first in name order. A directory
+	// operation that removes or replaces a name, or binds a directory,
+	// clears it; creating a file or symlink changes no directory's path.
+	dirPaths map[*inode]string
 }
 
 // dirOp is one directory operation, which UBIFS persists atomically.
@@ -106,6 +112,9 @@ func (s *FS) newInode(k kind, mode os.FileMode) *inode {
 // it for the journal.
 func (s *FS) apply(label string, changes ...entryChange) {
 	for _, c := range changes {
+		if s.dirPaths != nil && (c.ino == nil || c.ino.kind == kindDir || c.dir.entries[c.name] != nil) {
+			s.dirPaths = nil
+		}
 		if c.ino == nil {
 			delete(c.dir.entries, c.name)
 		} else {

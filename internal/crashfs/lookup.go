@@ -20,11 +20,13 @@ func cleanPath(name string) string {
 
 // components splits a path or a symlink target into its names.
 func components(p string) []string {
-	var out []string
-	for _, c := range strings.Split(p, "/") {
+	out := make([]string, 0, strings.Count(p, "/")+1)
+	for p != "" {
+		c, rest, _ := strings.Cut(p, "/")
 		if c != "" {
 			out = append(out, c)
 		}
+		p = rest
 	}
 	return out
 }
@@ -44,7 +46,8 @@ type resolved struct {
 // where it would be created.
 func (s *FS) resolve(name string, followLast bool) (resolved, error) {
 	comps := components(cleanPath(name))
-	stack := []*inode{s.root}
+	stack := make([]*inode, 1, len(comps)+1)
+	stack[0] = s.root
 	links := 0
 	for len(comps) > 0 {
 		c := comps[0]
@@ -87,9 +90,8 @@ func (s *FS) resolve(name string, followLast bool) (resolved, error) {
 		if child.kind != kindDir {
 			return resolved{}, syscall.ENOTDIR
 		}
-		// A fresh slice: "..", then a new name, must not overwrite a
-		// directory an earlier result still holds.
-		stack = append(stack[:len(stack):len(stack)], child)
+		// In place: only this call holds stack until it returns it.
+		stack = append(stack, child)
 	}
 	return resolved{ino: stack[len(stack)-1], dirs: stack}, nil
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io/fs"
 	"path"
+	"slices"
 	"strconv"
 	"unicode/utf8"
 )
@@ -61,16 +62,18 @@ func (s *FS) walkCurrent(visit func(p string, n *inode)) {
 // currentPath returns a current path of directory d, or its inode number if
 // no name leads to it.
 func (s *FS) currentPath(d *inode) string {
-	found := ""
-	s.walkCurrent(func(p string, n *inode) {
-		if n == d && found == "" {
-			found = p
-		}
-	})
-	if found == "" {
-		return fmt.Sprintf("(inode %d)", d.id)
+	if s.dirPaths == nil {
+		s.dirPaths = map[*inode]string{}
+		s.walkCurrent(func(p string, n *inode) {
+			if _, ok := s.dirPaths[n]; !ok && n.kind == kindDir {
+				s.dirPaths[n] = p
+			}
+		})
 	}
-	return found
+	if p, ok := s.dirPaths[d]; ok {
+		return p
+	}
+	return fmt.Sprintf("(inode %d)", d.id)
 }
 
 func describeInode(n *inode) string {
@@ -115,4 +118,90 @@ func printable(d []byte) bool {
 		}
 	}
 	return true
+}
+
+// Fingerprint returns a digest of everything a caller can observe of the
+// filesystem or a crash can still make of it: every inode reachable by a
+// current or a durable name (breadth first in name order), its kind, the
+// names binding it, its current and durable mode, time and data, its lost
+// blocks and symlink target, and the uncommitted directory operations.
+// Inode numbers are replaced by their order of discovery, so two filesystems
+// that differ only in those (two crash states reached by different routes)
+// have the same fingerprint, and the same fingerprint means the same
+// behaviour under any sequence of calls. Open handles, counters, faults and
+// the crash point are not included.
+func (s *FS) Fingerprint() [32]byte {
+	s.lock()
+	defer s.mu.Unlock()
+	ids := map[*inode]int{}
+	var order []*inode
+	add := func(n *inode) {
+		if _, ok := ids[n]; n != nil && !ok {
+			ids[n] = len(order)
+			order = append(order, n)
+		}
+	}
+	next := 0
+	drain := func() {
+		for ; next < len(order); next++ {
+			n := order[next]
+			for _, name := range unionKeys(n.entries, n.durEntries) {
+				add(n.entries[name])
+				add(n.durEntries[name])
+			}
+		}
+	}
+	add(s.root)
+	drain()
+	for _, op := range s.journal {
+		for _, c := range op.changes {
+			add(c.dir)
+			add(c.ino)
+			drain()
+		}
+	}
+	h := sha256.New()
+	id := func(n *inode) int {
+		if n == nil {
+			return -1
+		}
+		return ids[n]
+	}
+	var buf []byte
+	putMeta := func(m meta) {
+		buf = strconv.AppendUint(buf[:0], uint64(m.mode), 10)
+		buf = append(buf, ' ')
+		buf = strconv.AppendInt(buf, m.mtime.UnixNano(), 10)
+		buf = append(buf, ' ')
+		buf = strconv.AppendInt(buf, int64(len(m.data)), 10)
+		buf = append(buf, '\n')
+		h.Write(buf)
+		h.Write(m.data)
+	}
+	for i, n := range order {
+		fmt.Fprintf(h, "inode %d kind %d target %q lost %v\n", i, n.kind, n.target, sortedBlocks(n.lost))
+		putMeta(n.cur)
+		putMeta(n.dur)
+		for _, name := range unionKeys(n.entries, n.durEntries) {
+			fmt.Fprintf(h, "%q %d %d\n", name, id(n.entries[name]), id(n.durEntries[name]))
+		}
+	}
+	for _, op := range s.journal {
+		fmt.Fprintf(h, "op %q\n", op.label)
+		for _, c := range op.changes {
+			fmt.Fprintf(h, "%d %q %d\n", id(c.dir), c.name, id(c.ino))
+		}
+	}
+	var out [32]byte
+	h.Sum(out[:0])
+	return out
+}
+
+func sortedBlocks(m map[int64]bool) []int64 {
+	out := make([]int64, 0, len(m))
+	for b := range m {
+		out = append(out, b)
+	}
+	slices.Sort(out)
+	return out
 }
