@@ -27,6 +27,16 @@ type result struct {
 	Version       string              `json:"version,omitempty"`
 	Violations    []string            `json:"violations"`
 	Notes         []string            `json:"notes,omitempty"`
+	// Progress is how many of the destination's ProgressOf regular files
+	// hold their newest content before the reconcile (see progress).
+	Progress   int `json:"progress"`
+	ProgressOf int `json:"progress_of"`
+	// RSSKiB is the highest peak RSS of this boot's dualpart runs;
+	// MemAvailableKiB the guest's MemAvailable at the end of the check.
+	RSSKiB          int64 `json:"rss_kib"`
+	MemAvailableKiB int64 `json:"mem_available_kib"`
+	// Media is the media-fault workload's account (media.go).
+	Media *mediaAccount `json:"media,omitempty"`
 }
 
 type sideView struct {
@@ -54,6 +64,76 @@ func (g *guest) check(mountedSys, mountedUsr bool) *result {
 		return r
 	}
 
+	g.pre(r)
+	accepted := map[string]bool{}
+	var acceptedList []string
+	for _, v := range wl.accepted() {
+		accepted[strconv.Itoa(v)] = true
+		acceptedList = append(acceptedList, strconv.Itoa(v))
+	}
+
+	// The boot-time reconcile, at the strictest level.
+	rr := g.dualpart("reconcile", append(sideFlags(), "--verify", "full", "--json")...)
+	logRun("reconcile --verify full", rr)
+	r.ReconcileExit, r.ReconcileMS = rr.exit, rr.dur.Milliseconds()
+	if rr.exit != 0 {
+		r.violate("reconcile --verify full: exit %d, want 0: %s", rr.exit, firstLine(rr.err+rr.out))
+	}
+
+	// After: both ok at the newest version (invariants 4 and 5; for an
+	// install, the old or the new one), nothing left to do (6), and, by
+	// the guest's own walk, both sides identical to each other and to that
+	// version.
+	st, sr := g.status()
+	logRun("status --verify full after reconcile", sr)
+	r.Post = map[string]sideView{}
+	for _, s := range sides {
+		v := g.view(s, st)
+		r.Post[s.name] = v
+		if st != nil && v.State != "ok" {
+			r.violate("after reconcile: status says %s is %q, want \"ok\"", s.name, v.State)
+		}
+		if !accepted[v.Tag] {
+			r.violate("after reconcile: %s has tag %q, want %s", s.name, v.Tag, strings.Join(acceptedList, " or "))
+		} else if v.Content != "v"+v.Tag {
+			r.violate("after reconcile: %s has tag %q but its payload is %s, want v%s", s.name, v.Tag, v.Content, v.Tag)
+		}
+		if _, err := os.Stat(s.tag + ".manifest"); err != nil {
+			r.violate("after reconcile: %s has no manifest: %v", s.name, err)
+		}
+		r.Notes = append(r.Notes, leftovers(s)...)
+	}
+	if p, b := r.Post["primary"].Tag, r.Post["backup"].Tag; p != b {
+		r.violate("after reconcile: primary has tag %q, backup %q", p, b)
+	}
+	if st == nil {
+		r.violate("after reconcile: status --verify full --json printed no JSON (exit %d)", sr.exit)
+	} else {
+		if st.Primary.version() != st.Backup.version() {
+			r.violate("after reconcile: status says primary %s, backup %s", st.Primary.version(), st.Backup.version())
+		}
+		if st.Action != "none" {
+			r.violate("after reconcile: status still wants action %q (invariant 6)", st.Action)
+		}
+		r.Version = st.Primary.version()
+	}
+	// The walks view made just now, after the reconcile.
+	pa, ba := g.scans["primary"], g.scans["backup"]
+	if pa == nil || ba == nil {
+		r.violate("after reconcile: could not walk both payloads (primary %s, backup %s)", r.Post["primary"].Content, r.Post["backup"].Content)
+	} else if d := diff(pa, ba, 8); len(d) > 0 {
+		r.violate("after reconcile: primary and backup differ (want backup = primary): %s", strings.Join(d, "; "))
+	}
+	return r
+}
+
+// pre checks what a cut left, before any reconcile, into r.Pre and
+// r.Violations: a side with a tag holds exactly that version (invariant
+// 3), the source side still holds the newest (invariant 1), and, for an
+// install, one side holds a committed version. It also counts the
+// destination's progress (r.Progress).
+func (g *guest) pre(r *result) {
+	wl := g.wl
 	// Before any reconcile: what the cut left. A tag is the commit point
 	// (invariant 3), so a side with a tag must hold exactly that version.
 	st, sr := g.status()
@@ -106,66 +186,47 @@ func (g *guest) check(mountedSys, mountedUsr bool) *result {
 				r.Pre["primary"].Tag, r.Pre["primary"].Content, r.Pre["backup"].Tag, r.Pre["backup"].Content)
 		}
 	}
-	accepted := map[string]bool{}
-	var acceptedList []string
-	for _, v := range wl.accepted() {
-		accepted[strconv.Itoa(v)] = true
-		acceptedList = append(acceptedList, strconv.Itoa(v))
-	}
+	r.Progress, r.ProgressOf = g.progress()
+}
 
-	// The boot-time reconcile, at the strictest level.
-	rr := g.dualpart("reconcile", append(sideFlags(), "--verify", "full", "--json")...)
-	logRun("reconcile --verify full", rr)
-	r.ReconcileExit, r.ReconcileMS = rr.exit, rr.dur.Milliseconds()
-	if rr.exit != 0 {
-		r.violate("reconcile --verify full: exit %d, want 0: %s", rr.exit, firstLine(rr.err+rr.out))
-	}
-
-	// After: both ok at the newest version (invariants 4 and 5; for an
-	// install, the old or the new one), nothing left to do (6), and, by
-	// the guest's own walk, both sides identical to each other and to that
-	// version.
-	st, sr = g.status()
-	logRun("status --verify full after reconcile", sr)
-	r.Post = map[string]sideView{}
-	for _, s := range sides {
-		v := g.view(s, st)
-		r.Post[s.name] = v
-		if st != nil && v.State != "ok" {
-			r.violate("after reconcile: status says %s is %q, want \"ok\"", s.name, v.State)
-		}
-		if !accepted[v.Tag] {
-			r.violate("after reconcile: %s has tag %q, want %s", s.name, v.Tag, strings.Join(acceptedList, " or "))
-		} else if v.Content != "v"+v.Tag {
-			r.violate("after reconcile: %s has tag %q but its payload is %s, want v%s", s.name, v.Tag, v.Content, v.Tag)
-		}
-		if _, err := os.Stat(s.tag + ".manifest"); err != nil {
-			r.violate("after reconcile: %s has no manifest: %v", s.name, err)
-		}
-		r.Notes = append(r.Notes, leftovers(s)...)
-	}
-	if p, b := r.Post["primary"].Tag, r.Post["backup"].Tag; p != b {
-		r.violate("after reconcile: primary has tag %q, backup %q", p, b)
-	}
-	if st == nil {
-		r.violate("after reconcile: status --verify full --json printed no JSON (exit %d)", sr.exit)
-	} else {
-		if st.Primary.version() != st.Backup.version() {
-			r.violate("after reconcile: status says primary %s, backup %s", st.Primary.version(), st.Backup.version())
-		}
-		if st.Action != "none" {
-			r.violate("after reconcile: status still wants action %q (invariant 6)", st.Action)
-		}
-		r.Version = st.Primary.version()
-	}
-	// The walks view made just now, after the reconcile.
-	pa, ba := g.scans["primary"], g.scans["backup"]
-	if pa == nil || ba == nil {
-		r.violate("after reconcile: could not walk both payloads (primary %s, backup %s)", r.Post["primary"].Content, r.Post["backup"].Content)
-	} else if d := diff(pa, ba, 8); len(d) > 0 {
-		r.violate("after reconcile: primary and backup differ (want backup = primary): %s", strings.Join(d, "; "))
-	}
+// precheck is the chain mode's check of what the last cut left, without
+// the reconcile: pre's invariants and the destination's progress.
+func (g *guest) precheck() *result {
+	r := &result{Workload: g.wl.name, MountSystem: true, MountUsrData: true, Violations: []string{}}
+	g.pre(r)
 	return r
+}
+
+// progress counts the regular files of the side being written (the one
+// that is not the source) that already hold, byte for byte and with their
+// mode, their content in the newest version: the files a restarted copy
+// finds in place. -1 for an install (no single destination).
+func (g *guest) progress() (n, of int) {
+	dst := ""
+	switch g.wl.source {
+	case "primary":
+		dst = "backup"
+	case "backup":
+		dst = "primary"
+	default:
+		return -1, -1
+	}
+	want := g.expected(g.wl.newest)
+	got := g.scans[dst]
+	if got == nil {
+		// An unreadable walk: count nothing rather than guess.
+		got = map[string]string{}
+	}
+	for p, w := range want {
+		if !strings.HasPrefix(w, "file") {
+			continue
+		}
+		of++
+		if got[p] == w {
+			n++
+		}
+	}
+	return n, of
 }
 
 // view reports side s as found: tag, content by the guest's own walk, and

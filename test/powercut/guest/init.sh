@@ -10,6 +10,12 @@
 #   powercut.watch=1 (work: report when the reconcile first writes)
 #   powercut.flash=phram|nand (space only: nand is nandsim with 2 KiB pages
 #   and 128 KiB blocks, the EC2x's NAND geometry, held in guest RAM)
+#   powercut.sync=syncfs|fsync (fsync: dualpart runs under the UNAME26
+#   personality, so it takes its pre-5.8 per-file fsync path)
+#   powercut.trace=1 (work: count dualpart's sync syscalls)
+#   powercut.fault=F (mode media: the fault the host injected; the volumes
+#   are mounted with chk_data_crc, and one that does not mount is
+#   reformatted empty, as the vendor's find_partitions.sh does)
 # Every line the host acts on starts with "POWERCUT-".
 /bin/busybox mkdir -p /bin /sbin /proc /sys /dev /tmp /system /usr_data
 /bin/busybox --install -s /bin
@@ -28,7 +34,7 @@ die() {
 	sleep 60
 }
 
-MODE= WORKLOAD= MIB=16 WATCH= FLASH=phram
+MODE= WORKLOAD= MIB=16 WATCH= FLASH=phram SYNC=syncfs TRACE= FAULT=
 for w in $(cat /proc/cmdline); do
 	case $w in
 	powercut.mode=*) MODE=${w#*=} ;;
@@ -36,6 +42,9 @@ for w in $(cat /proc/cmdline); do
 	powercut.workload=*) WORKLOAD=${w#*=} ;;
 	powercut.mib=*) MIB=${w#*=} ;;
 	powercut.watch=1) WATCH=-watch ;;
+	powercut.sync=*) SYNC=${w#*=} ;;
+	powercut.trace=1) TRACE=-trace ;;
+	powercut.fault=*) FAULT=${w#*=} ;;
 	esac
 done
 [ -n "$MODE" ] || die "no powercut.mode on the kernel command line"
@@ -84,6 +93,11 @@ if [ "$MODE" = space ]; then
 	# pick for a volume it formats itself.
 	OPTS="-o compr=lzo"
 fi
+if [ "$MODE" = media ]; then
+	# Check every data node's CRC on read: a flipped bit is then a read
+	# error (EINVAL, "bad CRC" in the kernel log), not silently wrong bytes.
+	OPTS="-o chk_data_crc"
+fi
 if [ "$MODE" = setup ] || [ "$MODE" = space ]; then
 	# The flash is blank (all 0xFF): UBI formatted it at attach; make the
 	# two partitions. usr_data takes what system leaves.
@@ -95,18 +109,40 @@ ms=1 mu=1
 mount -t ubifs $OPTS ubi0:system /system || ms=0
 mount -t ubifs $OPTS ubi0:usr_data /usr_data || mu=0
 say "MOUNT system=$ms usr_data=$mu"
+REFORMATTED=
+if [ "$MODE" = media ]; then
+	# What find_partitions.sh does with a partition that does not mount:
+	# format it anew, empty. For UBIFS that is wiping the volume
+	# (ubiupdatevol -t); the kernel formats an empty volume at mount.
+	for v in system usr_data; do
+		ok=$ms
+		[ $v = usr_data ] && ok=$mu
+		[ "$ok" = 1 ] && continue
+		dev=
+		for d in /sys/class/ubi/ubi0_*; do
+			[ "$(cat "$d/name" 2>/dev/null)" = $v ] && dev=/dev/${d##*/}
+		done
+		[ -n "$dev" ] || die "no UBI volume named $v"
+		ubiupdatevol "$dev" -t || die "ubiupdatevol -t $dev"
+		mount -t ubifs $OPTS ubi0:$v /$v || die "mount of the reformatted $v"
+		say "REFORMAT $v"
+		REFORMATTED=$v
+		if [ $v = system ]; then ms=1; else mu=1; fi
+	done
+fi
 
 rc=0
 /bin/pcguest -mode "$MODE" -workload "$WORKLOAD" -mib "$MIB" $WATCH \
+	-sync "$SYNC" $TRACE -fault "$FAULT" -reformatted "$REFORMATTED" \
 	-mounted-system=$ms -mounted-usr_data=$mu || rc=$?
 
 case $MODE in
-work)
+work|chain)
 	# Stay up with the mounts live: the host cuts the power.
 	say "IDLE rc=$rc"
 	while :; do sleep 60; done
 	;;
-check|space)
+check|space|media)
 	# What UBI and UBIFS said while attaching and recovering, for the log.
 	dmesg | grep -iE 'ubi|recover|error|warn' | tail -n 40
 	;;

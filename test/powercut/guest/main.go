@@ -5,6 +5,15 @@
 //	pcguest -mode work -workload W    print the marker, run the command under test
 //	pcguest -mode check -workload W   after a cut: check, reconcile, check again
 //	pcguest -mode space -workload S   no cut: measure the room the copy of shape S takes
+//	pcguest -mode chain -workload W   consecutive cuts: check what the last cut left, then run W's command again
+//	pcguest -mode media -workload M -fault F   after a media fault injected by the host: check, reconcile, check
+//
+// -sync fsync runs every dualpart under the UNAME26 personality (see
+// uname26Exec), so that its kernel check (5.8 or later: syncfs) reads
+// "2.6.61" and takes the batched per-file fsync path of the EC2x's 3.18
+// kernel; -sync syncfs (the default) runs it as it is. -trace (work mode)
+// counts, with the kernel's syscall tracepoints, the sync calls the
+// command under test made and prints them as "POWERCUT-SYSCALLS".
 //
 // Every line the host reads starts with "POWERCUT-". The check's verdict is
 // one line, "POWERCUT-RESULT " followed by a JSON object (see result); the
@@ -22,17 +31,23 @@ import (
 	"os/exec"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 )
 
 const dualpartBin = "/bin/dualpart"
 
 type guest struct {
-	wl    *workload
+	wl *workload
+	// fsync: run dualpart under the UNAME26 personality (the per-file
+	// fsync path); false: as it is (syncfs on this 6.1 kernel).
+	fsync bool
 	scans map[string]map[string]string // the last walk of each side, by view
 	// want holds the listings of the workload's versions, by version (0
 	// for the damaged variant), each computed once.
 	want map[int]map[string]string
+	// maxRSS is the highest peak RSS of the dualpart runs so far, KiB.
+	maxRSS int64
 }
 
 // run is one dualpart invocation.
@@ -41,6 +56,8 @@ type run struct {
 	out  string // stdout
 	err  string // stderr
 	dur  time.Duration
+	// maxRSS is dualpart's peak resident set, KiB (wait4's rusage).
+	maxRSS int64
 }
 
 func (g *guest) dualpart(cmd string, args ...string) run {
@@ -51,6 +68,9 @@ func (g *guest) dualpart(cmd string, args ...string) run {
 // the process started, until done is closed.
 func (g *guest) dualpartHook(hook func(pid int, done <-chan struct{}), cmd string, args ...string) run {
 	c := exec.Command(dualpartBin, append([]string{cmd}, args...)...)
+	if g.fsync {
+		c = exec.Command(selfBin, append([]string{uname26Flag, dualpartBin, cmd}, args...)...)
+	}
 	var stdout, stderr bytes.Buffer
 	c.Stdout, c.Stderr = &stdout, &stderr
 	start := time.Now()
@@ -64,6 +84,12 @@ func (g *guest) dualpartHook(hook func(pid int, done <-chan struct{}), cmd strin
 		close(done)
 	}
 	r := run{out: stdout.String(), err: stderr.String(), dur: time.Since(start)}
+	if c.ProcessState != nil {
+		if ru, ok := c.ProcessState.SysUsage().(*syscall.Rusage); ok {
+			r.maxRSS = int64(ru.Maxrss)
+		}
+	}
+	g.maxRSS = max(g.maxRSS, r.maxRSS)
 	var ee *exec.ExitError
 	switch {
 	case err == nil:
@@ -80,7 +106,7 @@ func (g *guest) dualpartHook(hook func(pid int, done <-chan struct{}), cmd strin
 
 // logRun prints a dualpart invocation's output for the console log.
 func logRun(what string, r run) {
-	fmt.Printf("--- %s: exit %d in %v\n", what, r.exit, r.dur.Round(time.Millisecond))
+	fmt.Printf("--- %s: exit %d in %v, peak RSS %d KiB\n", what, r.exit, r.dur.Round(time.Millisecond), r.maxRSS)
 	for _, s := range []string{r.out, r.err} {
 		s = strings.TrimSpace(s)
 		if len(s) > 4000 {
@@ -93,13 +119,23 @@ func logRun(what string, r run) {
 }
 
 func main() {
-	mode := flag.String("mode", "", "setup, work, check or space")
+	if len(os.Args) > 2 && os.Args[1] == uname26Flag {
+		uname26Exec(os.Args[2:])
+	}
+	mode := flag.String("mode", "", "setup, work, check, chain, media or space")
 	wlName := flag.String("workload", "", "workload name (space: shape name)")
 	mib := flag.Int("mib", 16, "payload size scale, MiB")
 	mountedSys := flag.Bool("mounted-system", false, "/system is mounted")
 	mountedUsr := flag.Bool("mounted-usr_data", false, "/usr_data is mounted")
 	watch := flag.Bool("watch", false, "work: print POWERCUT-TOUCH when the reconcile first writes (measurement boots only)")
+	syncPath := flag.String("sync", "syncfs", "dualpart's sync path: syncfs (as it runs on this kernel) or fsync (under the UNAME26 personality: the pre-5.8 per-file fsync path)")
+	trace := flag.Bool("trace", false, "work: count the command's syncfs, fsync and fdatasync calls (kernel tracepoints) and print POWERCUT-SYSCALLS")
+	fault := flag.String("fault", "", "media: the fault the host injected (see media.go)")
+	reformatted := flag.String("reformatted", "", "media: the volume /init reformatted because it did not mount (system or usr_data)")
 	flag.Parse()
+	if *syncPath != "syncfs" && *syncPath != "fsync" {
+		fatal("unknown -sync %q (syncfs or fsync)", *syncPath)
+	}
 
 	if *mode == "space" {
 		res := (&guest{}).space(*wlName, *mib, *mountedSys, *mountedUsr)
@@ -111,7 +147,7 @@ func main() {
 	if wl == nil {
 		fatal("unknown workload %q", *wlName)
 	}
-	g := &guest{wl: wl, scans: map[string]map[string]string{}, want: map[int]map[string]string{}}
+	g := &guest{wl: wl, fsync: *syncPath == "fsync", scans: map[string]map[string]string{}, want: map[int]map[string]string{}}
 	switch *mode {
 	case "setup":
 		if !*mountedSys || !*mountedUsr {
@@ -136,10 +172,28 @@ func main() {
 			fatal("setup %s: status says primary %q backup %q, want %q %q",
 				wl.name, got[0], got[1], wl.wantSetup[0], wl.wantSetup[1])
 		}
+		printInodes()
 		fmt.Println("POWERCUT-SETUP-OK")
-	case "work":
+	case "work", "chain":
 		if !*mountedSys || !*mountedUsr {
-			fatal("work: a volume did not mount")
+			fatal("%s: a volume did not mount", *mode)
+		}
+		if *mode == "chain" {
+			// Consecutive cuts: what the last cut left is checked (the
+			// invariants before a reconcile) and the backup's progress
+			// counted, then the same command runs again, to be cut again.
+			pre := g.precheck()
+			b, _ := json.Marshal(pre)
+			fmt.Printf("POWERCUT-PRECHECK %s\n", b)
+		}
+		var tr *syscallTrace
+		if *trace {
+			tr = startTrace()
+			if g.fsync {
+				u := exec.Command(selfBin, uname26Flag, "/bin/uname", "-r")
+				out, err := u.Output()
+				fmt.Printf("POWERCUT-UNAME %s %v\n", strings.TrimSpace(string(out)), err)
+			}
 		}
 		// The marker goes out before dualpart starts: the host draws the
 		// cut's delay from this line.
@@ -151,10 +205,21 @@ func main() {
 		} else {
 			r = g.dualpart(cmd, args...)
 		}
-		fmt.Printf("POWERCUT-DONE exit=%d ms=%d\n", r.exit, r.dur.Milliseconds())
+		fmt.Printf("POWERCUT-DONE exit=%d ms=%d rss_kib=%d\n", r.exit, r.dur.Milliseconds(), r.maxRSS)
+		if tr != nil {
+			fmt.Printf("POWERCUT-SYSCALLS %s\n", tr.stop())
+		}
 		logRun(cmd+" under test", r)
+	case "media":
+		res := g.media(*fault, *reformatted, *mountedSys, *mountedUsr)
+		res.RSSKiB = g.maxRSS
+		res.MemAvailableKiB = memAvailable()
+		b, _ := json.Marshal(res)
+		fmt.Printf("POWERCUT-RESULT %s\n", b)
 	case "check":
 		res := g.check(*mountedSys, *mountedUsr)
+		res.RSSKiB = g.maxRSS
+		res.MemAvailableKiB = memAvailable()
 		b, _ := json.Marshal(res)
 		fmt.Printf("POWERCUT-RESULT %s\n", b)
 	default:
@@ -275,4 +340,20 @@ func wcharOf(pid int) int64 {
 		}
 	}
 	return 0
+}
+
+// memAvailable is MemAvailable from /proc/meminfo, KiB (-1 if unread):
+// what the guest had left, with the payloads in its page cache.
+func memAvailable() int64 {
+	b, err := os.ReadFile("/proc/meminfo")
+	if err != nil {
+		return -1
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(l, "MemAvailable:"); ok {
+			n, _ := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
+			return n
+		}
+	}
+	return -1
 }

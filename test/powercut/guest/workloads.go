@@ -134,6 +134,14 @@ func workloads(mib int) map[string]*workload {
 			flags:     []string{"--from", stagingDir, "--version", "2"},
 			wantSetup: [2]string{"ok 1", "ok 1"},
 		},
+		"M": {
+			name: "M", doc: "media faults: both v1 with manifests (agreed); the host damages the flash between boots (media.go)",
+			newest: 1, versions: []int{1}, tree: b,
+			setup: func(g *guest) error { return g.commitBoth(b(1), 1) },
+			// Not run under a cut: its check is -mode media.
+			flags:     []string{"--verify", "full"},
+			wantSetup: [2]string{"ok 1", "ok 1"},
+		},
 	}
 }
 

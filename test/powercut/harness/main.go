@@ -29,6 +29,15 @@ type config struct {
 	keepAll   bool
 	label     string
 	vm        vm
+	// syncs: dualpart's sync paths cut, each with cuts cuts: "syncfs" (as
+	// it runs on this 6.1 kernel), "fsync" (under the UNAME26
+	// personality: the pre-5.8 per-file fsync path, the EC2x's).
+	syncs []string
+	// chains (workload K): consecutive-cut runs per sync path, each
+	// cutting one copy chainCuts times before the check boot finishes it.
+	chains, chainCuts int
+	// faults (workload M): media-fault injections per sync path.
+	faults int
 	// The space mode (space.go): no power cut.
 	space   bool
 	shapes  []string
@@ -37,12 +46,16 @@ type config struct {
 
 func main() {
 	var c config
-	var wls, shapes, flashes string
+	var wls, shapes, flashes, syncs string
 	seed := flag.Uint64("seed", 0, "seed of the cut delays (0: from the clock; printed)")
 	flag.StringVar(&c.work, "work", envOr("POWERCUT_WORK", "/var/tmp/dualpart-powercut"), "work directory (images, logs); not in the repository")
-	flag.IntVar(&c.cuts, "cuts", 20, "number of power cuts")
+	flag.IntVar(&c.cuts, "cuts", 20, "power cuts per sync path, spread over the workloads A, C, D, R, I")
+	flag.StringVar(&syncs, "sync", "both", "dualpart's sync path cut: syncfs (the kernel's own, 5.8 or later), fsync (the per-file path, under the UNAME26 personality) or both")
+	flag.IntVar(&c.chains, "chains", 1, "workload K: consecutive-cut runs per sync path")
+	flag.IntVar(&c.chainCuts, "chain-cuts", 3, "workload K: cuts of the same copy in a row, before the check boot")
+	flag.IntVar(&c.faults, "faults", 5, "workload M: media-fault injections per sync path (the 5 kinds in turn)")
 	flag.IntVar(&c.jobs, "jobs", 2, "VMs run at once (one TCG vCPU each: at most the host's cores)")
-	flag.StringVar(&wls, "workloads", "A,C,D,R,I", "workloads to cycle through (A first copy, C one changed file, D restore primary, R repair damaged side, I install v2 over v1)")
+	flag.StringVar(&wls, "workloads", "A,C,D,R,I,K,M", "workloads (A first copy, C one changed file, D restore primary, R repair damaged side, I install v2 over v1; K consecutive cuts of A's copy, M media faults)")
 	flag.StringVar(&c.replay, "replay", "", "a kept cycle directory: re-check its cut image, then cut again at the same delay")
 	flag.BoolVar(&c.keepAll, "keep-all", false, "keep every cycle's images, not only violations'")
 	flag.StringVar(&c.label, "label", "", "which dualpart binary is in the initramfs, for the summary")
@@ -50,7 +63,7 @@ func main() {
 	flag.StringVar(&c.vm.kernel, "kernel", "", "guest kernel: an uncompressed vmlinux (PVH entry) or a bzImage")
 	flag.StringVar(&c.vm.initrd, "initrd", "", "guest initramfs (cpio)")
 	flag.StringVar(&c.vm.bios, "bios", "qboot.rom", "qemu firmware (empty: qemu's default, SeaBIOS)")
-	flag.IntVar(&c.vm.memMiB, "mem", 512, "guest memory, MiB")
+	flag.IntVar(&c.vm.memMiB, "mem", 256, "guest memory, MiB (the module's: 256 or less)")
 	flag.IntVar(&c.vm.mib, "mib", 16, "payload size scale, MiB (the biggest file is half of it)")
 	flag.BoolVar(&c.space, "space", false, "no power cut: measure dualpart's free-space estimate against what each shape's copy takes on UBIFS")
 	flag.StringVar(&shapes, "shapes", strings.Join(spaceShapeNames, ","), "--space: payload shapes (see README.md)")
@@ -66,10 +79,19 @@ func main() {
 	}
 	c.workloads = strings.Split(wls, ",")
 	for _, w := range c.workloads {
-		if !strings.Contains(" A C D R I ", " "+w+" ") {
-			fmt.Fprintf(os.Stderr, "harness: unknown workload %q (known: A, C, D, R, I; see README.md)\n", w)
+		if !strings.Contains(" A C D R I K M ", " "+w+" ") {
+			fmt.Fprintf(os.Stderr, "harness: unknown workload %q (known: A, C, D, R, I, K, M; see README.md)\n", w)
 			os.Exit(2)
 		}
+	}
+	switch syncs {
+	case "both":
+		c.syncs = []string{"syncfs", "fsync"}
+	case "syncfs", "fsync":
+		c.syncs = []string{syncs}
+	default:
+		fmt.Fprintf(os.Stderr, "harness: unknown --sync %q (syncfs, fsync or both)\n", syncs)
+		os.Exit(2)
 	}
 	if c.jobs < 1 {
 		c.jobs = 1
@@ -111,6 +133,7 @@ func logf(format string, args ...any) {
 type outcome struct {
 	index      int
 	workload   string
+	sync       string // dualpart's sync path: syncfs or fsync
 	delay      time.Duration
 	afterTouch bool   // delay counts from the reconcile's first write, not the marker
 	during     bool   // the cut came before the workload finished
@@ -120,7 +143,24 @@ type outcome struct {
 	kernelErrs []string
 	violations []string
 	dir        string
+	// Workload K: the cuts of the chain, their delays after the marker,
+	// and the destination's files in place after each (see chain).
+	cuts     int
+	delays   []time.Duration
+	progress []int
+	of       int
+	// Workload M: the fault, what the host did, the guest's account.
+	fault string
+	did   string
+	media *mediaAccount
+	// rssKiB: dualpart's highest peak RSS in the cycle's boots; memAvail:
+	// the check boot's MemAvailable at its end (KiB).
+	rssKiB   int64
+	memAvail int64
 }
+
+// key names a (workload, sync path) pair.
+func key(wl, sync string) string { return wl + "/" + sync }
 
 func runAll(c *config) int {
 	start := time.Now()
@@ -129,25 +169,78 @@ func runAll(c *config) int {
 		logf("%v", err)
 		return 2
 	}
-	logf("run %s: %d cuts, %d jobs, seed %d, workloads %s, payload %d MiB, dualpart %s",
-		runDir, c.cuts, c.jobs, c.seed, strings.Join(c.workloads, ","), c.vm.mib, c.label)
+	var cutWls []string
+	wantK, wantM := false, false
+	for _, w := range c.workloads {
+		switch w {
+		case "K":
+			wantK = c.chains > 0 && c.chainCuts > 0
+		case "M":
+			wantM = c.faults > 0
+		default:
+			cutWls = append(cutWls, w)
+		}
+	}
+	if len(cutWls) == 0 {
+		c.cuts = 0
+	}
+	logf("run %s: %d cuts per sync path (%s), %d jobs, seed %d, workloads %s, payload %d MiB, guest %d MiB, dualpart %s",
+		runDir, c.cuts, strings.Join(c.syncs, ","), c.jobs, c.seed, strings.Join(c.workloads, ","), c.vm.mib, c.vm.memMiB, c.label)
+	if wantK {
+		logf("workload K: %d chain(s) per sync path, each %d cuts of one copy (A's) in a row", c.chains, c.chainCuts)
+	}
+	if wantM {
+		logf("workload M: %d media-fault injection(s) per sync path", c.faults)
+	}
 
 	if err := ensureBlank(filepath.Join(c.work, "blank-flash.img")); err != nil {
 		logf("%v", err)
 		return 2
 	}
-	// Templates and baselines, the workloads in parallel.
+	// Templates (one per workload, whatever the sync path: the setup's
+	// reconcile runs as dualpart runs on this kernel), then each (workload,
+	// sync path) pair's uninterrupted baseline, in parallel.
+	tplWls := append([]string{}, cutWls...)
+	if wantK && !contains(tplWls, "A") {
+		tplWls = append(tplWls, "A")
+	}
+	if wantM {
+		tplWls = append(tplWls, "M")
+	}
 	tpl := map[string]string{}
+	inodes := map[string]map[string]inodeInfo{}
+	var mu sync.Mutex
+	err := parallel(c.jobs, len(tplWls), func(i int) error {
+		wl := tplWls[i]
+		t, ino, err := makeTemplate(c, runDir, wl)
+		mu.Lock()
+		defer mu.Unlock()
+		tpl[wl], inodes[wl] = t, ino
+		return err
+	})
+	if err != nil {
+		logf("setup failed: %v", err)
+		return 2
+	}
+	type pair struct{ wl, sync string }
+	var pairs []pair
+	for _, wl := range tplWls {
+		if wl == "M" {
+			continue // no cut: no baseline to time
+		}
+		for _, s := range c.syncs {
+			pairs = append(pairs, pair{wl, s})
+		}
+	}
 	dur := map[string]time.Duration{}
 	touch := map[string]time.Duration{}
 	var baseViol []string
-	var mu sync.Mutex
-	err := parallel(c.jobs, len(c.workloads), func(i int) error {
-		wl := c.workloads[i]
-		t, d, w, bv, err := prepare(c, runDir, wl)
+	err = parallel(c.jobs, len(pairs), func(i int) error {
+		p := pairs[i]
+		d, w, bv, err := baseline(c, runDir, p.wl, p.sync, tpl[p.wl])
 		mu.Lock()
 		defer mu.Unlock()
-		tpl[wl], dur[wl], touch[wl] = t, d, w
+		dur[key(p.wl, p.sync)], touch[key(p.wl, p.sync)] = d, w
 		baseViol = append(baseViol, bv...)
 		return err
 	})
@@ -155,63 +248,203 @@ func runAll(c *config) int {
 		logf("setup failed: %v", err)
 		return 2
 	}
-	for _, wl := range c.workloads {
-		logf("workload %s: uninterrupted reconcile takes %v in the VM and first writes at %v: cuts drawn from [0, %v] after the marker and [0, %v] after the first write",
-			wl, dur[wl].Round(time.Millisecond), touch[wl].Round(time.Millisecond),
-			dur[wl].Round(time.Millisecond), (dur[wl] - touch[wl]).Round(time.Millisecond))
+	for _, p := range pairs {
+		k := key(p.wl, p.sync)
+		logf("workload %s, sync %s: uninterrupted reconcile takes %v in the VM and first writes at %v: cuts drawn from [0, %v] after the marker and [0, %v] after the first write",
+			p.wl, p.sync, dur[k].Round(time.Millisecond), touch[k].Round(time.Millisecond),
+			dur[k].Round(time.Millisecond), (dur[k] - touch[k]).Round(time.Millisecond))
 	}
 	logf("setup took %v", time.Since(start).Round(time.Second))
 
-	outs := make([]*outcome, c.cuts)
-	parallel(c.jobs, c.cuts, func(i int) error {
-		wl := c.workloads[i%len(c.workloads)]
-		delay, afterTouch := drawDelay(c.seed, i, i/len(c.workloads), dur[wl], touch[wl])
-		o := cycle(c, runDir, tpl[wl], i, wl, delay, afterTouch)
+	// The cycles: chains and media faults first (the longest), then the
+	// single cuts, each path's cuts spread over the workloads.
+	var tasks []func() *outcome
+	for ci := 0; wantK && ci < c.chains*len(c.syncs); ci++ {
+		ci, s := ci, c.syncs[ci%len(c.syncs)]
+		tasks = append(tasks, func() *outcome {
+			return chain(c, runDir, tpl["A"], 100000+ci, s, dur[key("A", s)], touch[key("A", s)])
+		})
+	}
+	for fi := 0; wantM && fi < c.faults*len(c.syncs); fi++ {
+		fi, s := fi, c.syncs[fi%len(c.syncs)]
+		tasks = append(tasks, func() *outcome {
+			return mediaCycle(c, runDir, tpl["M"], inodes["M"], 200000+fi, s, mediaFault(fi/len(c.syncs)))
+		})
+	}
+	total := c.cuts * len(c.syncs)
+	for i := 0; i < total; i++ {
+		i := i
+		s := c.syncs[i%len(c.syncs)]
+		j := i / len(c.syncs)
+		wl := cutWls[j%len(cutWls)]
+		tasks = append(tasks, func() *outcome {
+			k := key(wl, s)
+			delay, afterTouch := drawDelay(c.seed, i, j/len(cutWls), dur[k], touch[k])
+			return cycle(c, runDir, tpl[wl], i, wl, s, delay, afterTouch)
+		})
+	}
+	outs := make([]*outcome, len(tasks))
+	parallel(c.jobs, len(tasks), func(i int) error {
+		o := tasks[i]()
 		outs[i] = o
 		report(c, o)
 		return nil
 	})
+	return summary(c, start, runDir, outs, baseViol, wantK, wantM)
+}
 
-	n, rec, viol := 0, 0, len(baseViol)
-	during := 0
-	per := map[string]int{}
-	phases := map[string]int{}
-	recoveries, kerr := 0, 0
-	for _, o := range outs {
-		n++
-		recoveries += o.recoveries
-		if len(o.kernelErrs) > 0 {
-			kerr++
-		}
-		per[o.workload]++
-		phases[o.phase]++
-		if o.recovered {
-			rec++
-		}
-		if o.during {
-			during++
-		}
-		if len(o.violations) > 0 {
-			viol++
+func contains(l []string, s string) bool {
+	for _, x := range l {
+		if x == s {
+			return true
 		}
 	}
-	var ws []string
-	for _, wl := range c.workloads {
-		ws = append(ws, fmt.Sprintf("%s=%d", wl, per[wl]))
-	}
+	return false
+}
+
+// summary prints the figures, per sync path, and returns the exit status.
+func summary(c *config, start time.Time, runDir string, outs []*outcome, baseViol []string, wantK, wantM bool) int {
 	for _, v := range baseViol {
 		logf("VIOLATION without a cut: %s", v)
 	}
-	logf("%d of the cuts came while the reconcile was running, %d after it finished", during, n-during)
-	logf("where the cuts left the destination side: %d not yet touched, %d invalidated mid-copy, %d committed, %d unknown",
-		phases["untouched"], phases["copying"], phases["committed"], phases[""]+phases["unknown"])
-	logf("UBIFS ran its recovery on %d of %d volume mounts after the cuts; %d check boots logged UBI/UBIFS errors",
-		recoveries, 2*n, kerr)
+	rc := 0
+	if len(baseViol) > 0 {
+		rc = 1
+	}
+	var lines []string
+	for _, s := range c.syncs {
+		n, rec, viol, during := 0, 0, 0, 0
+		per := map[string]int{}
+		phases := map[string]int{}
+		recoveries, kerr := 0, 0
+		var rss int64
+		minAvail := int64(-1)
+		for _, o := range outs {
+			if o.sync != s || o.workload == "K" || o.workload == "M" {
+				continue
+			}
+			n++
+			recoveries += o.recoveries
+			if len(o.kernelErrs) > 0 {
+				kerr++
+			}
+			per[o.workload]++
+			phases[o.phase]++
+			if o.recovered {
+				rec++
+			}
+			if o.during {
+				during++
+			}
+			if len(o.violations) > 0 {
+				viol++
+			}
+			rss = max(rss, o.rssKiB)
+			if o.memAvail > 0 && (minAvail < 0 || o.memAvail < minAvail) {
+				minAvail = o.memAvail
+			}
+		}
+		if n == 0 {
+			continue
+		}
+		var ws []string
+		for _, wl := range c.workloads {
+			if wl != "K" && wl != "M" {
+				ws = append(ws, fmt.Sprintf("%s=%d", wl, per[wl]))
+			}
+		}
+		logf("sync %s: %d of the cuts came while the command was running, %d after it finished", s, during, n-during)
+		logf("sync %s: where the cuts left the destination side: %d not yet touched, %d invalidated mid-copy, %d committed, %d unknown",
+			s, phases["untouched"], phases["copying"], phases["committed"], phases[""]+phases["unknown"])
+		logf("sync %s: UBIFS ran its recovery on %d of %d volume mounts after the cuts; %d check boots logged UBI/UBIFS errors; dualpart's peak RSS %d KiB; lowest MemAvailable at the end of a check boot %d KiB (guest %d MiB)",
+			s, recoveries, 2*n, kerr, rss, minAvail, c.vm.memMiB)
+		lines = append(lines, fmt.Sprintf("powercut: %d cuts, %d mounts recovered, %d violations (sync %s; workloads: %s; seed %d; dualpart %s)",
+			n, rec, viol, s, strings.Join(ws, " "), c.seed, c.label))
+		if viol > 0 || rec < n {
+			rc = 1
+		}
+	}
+	if wantK {
+		for _, s := range c.syncs {
+			n, cuts, rec, viol, strict := 0, 0, 0, 0, 0
+			var seqs []string
+			for _, o := range outs {
+				if o.workload != "K" || o.sync != s {
+					continue
+				}
+				n++
+				cuts += o.cuts
+				if o.recovered {
+					rec++
+				}
+				if len(o.violations) > 0 {
+					viol++
+				}
+				grew := len(o.progress) > 0
+				for i := 1; i < len(o.progress); i++ {
+					grew = grew && o.progress[i] > o.progress[i-1]
+				}
+				if grew {
+					strict++
+				}
+				seqs = append(seqs, fmt.Sprint(o.progress))
+			}
+			lines = append(lines, fmt.Sprintf("powercut consecutive: %d chains, %d cuts, %d chains with every mount recovered, %d violations, %d strictly growing at every boot (sync %s; files in place after each cut, of %d: %s; seed %d)",
+				n, cuts, rec, viol, strict, s, progressOf(outs), strings.Join(seqs, " "), c.seed))
+			if viol > 0 || rec < n {
+				rc = 1
+			}
+		}
+	}
+	if wantM {
+		for _, s := range c.syncs {
+			inj, vis, det, rep, lost, lostBC, viol := 0, 0, 0, 0, 0, 0, 0
+			for _, o := range outs {
+				if o.workload != "M" || o.sync != s {
+					continue
+				}
+				inj++
+				if len(o.violations) > 0 {
+					viol++
+				}
+				if a := o.media; a != nil {
+					if a.Visible {
+						vis++
+					}
+					if a.Detected {
+						det++
+					}
+					if a.Repaired {
+						rep++
+					}
+					if !a.Repaired && a.ByConstruction {
+						lostBC++
+					} else if !a.Repaired {
+						lost++
+					}
+				} else {
+					lost++
+				}
+			}
+			lines = append(lines, fmt.Sprintf("powercut media: %d injections, %d seen by the guest, %d detected by dualpart, %d repaired, %d lost where one side stayed whole, %d lost by construction (same file hit on both volumes), %d violations (sync %s; seed %d)",
+				inj, vis, det, rep, lost, lostBC, viol, s, c.seed))
+			if viol > 0 || lost > 0 {
+				rc = 1
+			}
+		}
+	}
 	logf("took %v; logs in %s", time.Since(start).Round(time.Second), runDir)
-	fmt.Printf("powercut: %d cuts, %d mounts recovered, %d violations (workloads: %s; seed %d; dualpart %s)\n",
-		n, rec, viol, strings.Join(ws, " "), c.seed, c.label)
-	if viol > 0 || rec < n {
-		return 1
+	for _, l := range lines {
+		fmt.Println(l)
+	}
+	return rc
+}
+
+func progressOf(outs []*outcome) int {
+	for _, o := range outs {
+		if o.workload == "K" && o.of > 0 {
+			return o.of
+		}
 	}
 	return 0
 }
@@ -264,73 +497,130 @@ func parallel(jobs, n int, f func(i int) error) error {
 	return first
 }
 
-// prepare makes workload wl's starting image (template) on a blank flash,
-// then runs its reconcile once without a cut: that measures how long the
-// copy takes and checks the uninterrupted path.
-func prepare(c *config, runDir, wl string) (template string, d, touch time.Duration, viol []string, err error) {
+// prepare makes workload wl's template and runs its baseline on sync
+// path sync (replay).
+func prepare(c *config, runDir, wl, sync string) (template string, d, touch time.Duration, viol []string, err error) {
+	template, _, err = makeTemplate(c, runDir, wl)
+	if err != nil {
+		return "", 0, 0, nil, err
+	}
+	d, touch, viol, err = baseline(c, runDir, wl, sync, template)
+	return template, d, touch, viol, err
+}
+
+// makeTemplate makes workload wl's starting image (template) on a blank
+// flash, and returns the payload files' inodes the setup printed.
+func makeTemplate(c *config, runDir, wl string) (template string, inodes map[string]inodeInfo, err error) {
 	blank := filepath.Join(c.work, "blank-flash.img")
 	if err := ensureBlank(blank); err != nil {
-		return "", 0, 0, nil, err
+		return "", nil, err
 	}
 	dir := filepath.Join(runDir, "setup-"+wl)
 	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return "", 0, 0, nil, err
+		return "", nil, err
 	}
 	template = filepath.Join(dir, "template.img")
 	if err := copyFile(blank, template); err != nil {
-		return "", 0, 0, nil, err
+		return "", nil, err
 	}
 	o, err := c.vm.boot(bootSpec{image: template, mode: "setup", workload: wl,
 		log: filepath.Join(dir, "console-setup.log"), timeout: 10 * time.Minute})
 	if err != nil {
-		return "", 0, 0, nil, fmt.Errorf("workload %s: setup boot: %w", wl, err)
+		return "", nil, fmt.Errorf("workload %s: setup boot: %w", wl, err)
 	}
 	if !o.setupOK || !o.exited {
-		return "", 0, 0, nil, fmt.Errorf("workload %s: setup did not complete (%s; see %s)", wl, o.fatal, filepath.Join(dir, "console-setup.log"))
+		return "", nil, fmt.Errorf("workload %s: setup did not complete (%s; see %s)", wl, o.fatal, filepath.Join(dir, "console-setup.log"))
 	}
+	return template, o.inodes, nil
+}
 
-	img := filepath.Join(dir, "baseline.img")
+// baseline runs workload wl's command once on sync path sync without a
+// cut: that measures how long it takes and when it first writes, checks
+// the uninterrupted path, and proves the sync path from the kernel's
+// syscall tracepoints: syncfs calls on the syncfs path, none (and fsync
+// calls) on the fsync path.
+func baseline(c *config, runDir, wl, sync, template string) (d, touch time.Duration, viol []string, err error) {
+	dir := filepath.Join(runDir, "setup-"+wl)
+	img := filepath.Join(dir, "baseline-"+sync+".img")
 	if err := copyFile(template, img); err != nil {
-		return "", 0, 0, nil, err
+		return 0, 0, nil, err
 	}
-	o, err = c.vm.boot(bootSpec{image: img, mode: "work", workload: wl, untilDone: true,
-		log: filepath.Join(dir, "console-baseline-work.log"), timeout: 10 * time.Minute})
+	o, err := c.vm.boot(bootSpec{image: img, mode: "work", workload: wl, untilDone: true, sync: sync, trace: true,
+		log: filepath.Join(dir, "console-baseline-"+sync+"-work.log"), timeout: 10 * time.Minute})
 	if err != nil {
-		return "", 0, 0, nil, fmt.Errorf("workload %s: baseline boot: %w", wl, err)
+		return 0, 0, nil, fmt.Errorf("workload %s sync %s: baseline boot: %w", wl, sync, err)
 	}
 	if o.goAt.IsZero() || o.doneAt.IsZero() {
-		return "", 0, 0, nil, fmt.Errorf("workload %s: baseline: no start or end marker (%s; see %s)", wl, o.fatal, dir)
+		return 0, 0, nil, fmt.Errorf("workload %s sync %s: baseline: no start or end marker (%s; see %s)", wl, sync, o.fatal, dir)
 	}
 	d = o.doneAt.Sub(o.goAt)
 	if !o.touchAt.IsZero() {
 		touch = o.touchAt.Sub(o.goAt)
 	}
 	if o.doneExit != 0 {
-		viol = append(viol, fmt.Sprintf("workload %s: uninterrupted reconcile exited %d (see %s)", wl, o.doneExit, dir))
+		viol = append(viol, fmt.Sprintf("workload %s sync %s: uninterrupted command exited %d (see %s)", wl, sync, o.doneExit, dir))
 	}
-	o, err = c.vm.boot(bootSpec{image: img, mode: "check", workload: wl,
-		log: filepath.Join(dir, "console-baseline-check.log"), timeout: 10 * time.Minute})
+	if v := syncPathViolation(sync, o.syscalls); v != "" {
+		viol = append(viol, fmt.Sprintf("workload %s sync %s: %s (uname under UNAME26: %q)", wl, sync, v, o.uname))
+	}
+	logf("workload %s, sync %s: baseline's sync calls by dualpart (kernel tracepoints): %s; uname under UNAME26: %q; peak RSS %d KiB",
+		wl, sync, o.syscalls, o.uname, o.rssKiB)
+	o, err = c.vm.boot(bootSpec{image: img, mode: "check", workload: wl, sync: sync,
+		log: filepath.Join(dir, "console-baseline-"+sync+"-check.log"), timeout: 10 * time.Minute})
 	switch {
 	case err != nil:
-		return "", 0, 0, nil, fmt.Errorf("workload %s: baseline check boot: %w", wl, err)
+		return 0, 0, nil, fmt.Errorf("workload %s sync %s: baseline check boot: %w", wl, sync, err)
 	case o.result == nil:
-		viol = append(viol, fmt.Sprintf("workload %s: baseline check gave no verdict (%s; see %s)", wl, o.fatal, dir))
+		viol = append(viol, fmt.Sprintf("workload %s sync %s: baseline check gave no verdict (%s; see %s)", wl, sync, o.fatal, dir))
 	default:
 		for _, v := range o.result.Violations {
-			viol = append(viol, fmt.Sprintf("workload %s: uninterrupted: %s", wl, v))
+			viol = append(viol, fmt.Sprintf("workload %s sync %s: uninterrupted: %s", wl, sync, v))
 		}
 	}
 	if len(viol) == 0 {
 		os.Remove(img)
 	}
-	return template, d, touch, viol, nil
+	return d, touch, viol, nil
+}
+
+// syncPathViolation checks the guest's syscall counts ("syncfs=N
+// fsync=N fdatasync=N sync=N lost=N") against the sync path: on syncfs
+// at least one syncfs(2); on fsync none, and at least one fsync(2).
+func syncPathViolation(path, counts string) string {
+	n := map[string]int{}
+	for _, kv := range strings.Fields(counts) {
+		k, v, ok := strings.Cut(kv, "=")
+		if !ok || k == "error" {
+			return "no syscall counts from the guest: " + counts
+		}
+		var x int
+		fmt.Sscan(v, &x)
+		n[k] = x
+	}
+	if _, ok := n["syncfs"]; !ok {
+		return "no syscall counts from the guest: " + counts
+	}
+	if n["lost"] > 0 {
+		return fmt.Sprintf("the trace lost %d events: counts unsure (%s)", n["lost"], counts)
+	}
+	switch path {
+	case "syncfs":
+		if n["syncfs"] == 0 {
+			return "sync path syncfs, but dualpart made no syncfs(2) call (" + counts + ")"
+		}
+	case "fsync":
+		if n["syncfs"] != 0 || n["fsync"]+n["fdatasync"] == 0 {
+			return "sync path fsync, but dualpart called syncfs(2) or never fsync(2) (" + counts + ")"
+		}
+	}
+	return ""
 }
 
 // cycle is one power cut: copy the template, boot the workload, cut at
 // delay after the marker, boot again and check.
-func cycle(c *config, runDir, template string, i int, wl string, delay time.Duration, afterTouch bool) *outcome {
-	o := &outcome{index: i, workload: wl, delay: delay, afterTouch: afterTouch,
-		dir: filepath.Join(runDir, fmt.Sprintf("cycle-%04d-%s", i, wl))}
+func cycle(c *config, runDir, template string, i int, wl, sync string, delay time.Duration, afterTouch bool) *outcome {
+	o := &outcome{index: i, workload: wl, sync: sync, delay: delay, afterTouch: afterTouch,
+		dir: filepath.Join(runDir, fmt.Sprintf("cycle-%04d-%s-%s", i, wl, sync))}
 	fail := func(format string, args ...any) *outcome {
 		o.violations = append(o.violations, fmt.Sprintf(format, args...))
 		return o
@@ -359,7 +649,7 @@ func runCut(c *config, o *outcome, img, cutImg string, delay time.Duration) *out
 		o.violations = append(o.violations, fmt.Sprintf(format, args...))
 		return o
 	}
-	w, err := c.vm.boot(bootSpec{image: img, mode: "work", workload: o.workload, cut: delay, afterTouch: o.afterTouch,
+	w, err := c.vm.boot(bootSpec{image: img, mode: "work", workload: o.workload, cut: delay, afterTouch: o.afterTouch, sync: o.sync,
 		log: filepath.Join(o.dir, "console-work.log"), timeout: 5*time.Minute + delay})
 	if err != nil {
 		return fail("harness: work boot: %v", err)
@@ -374,7 +664,7 @@ func runCut(c *config, o *outcome, img, cutImg string, delay time.Duration) *out
 	if err := copyFile(img, cutImg); err != nil {
 		return fail("harness: %v", err)
 	}
-	k, err := c.vm.boot(bootSpec{image: img, mode: "check", workload: o.workload,
+	k, err := c.vm.boot(bootSpec{image: img, mode: "check", workload: o.workload, sync: o.sync,
 		log: filepath.Join(o.dir, "console-check.log"), timeout: 10 * time.Minute})
 	if err != nil {
 		return fail("harness: check boot: %v", err)
@@ -387,6 +677,8 @@ func runCut(c *config, o *outcome, img, cutImg string, delay time.Duration) *out
 	}
 	o.recovered = k.result.MountSystem && k.result.MountUsrData
 	o.recoveries, o.kernelErrs = k.recoveries, k.kernelErrors
+	o.rssKiB = max(w.rssKiB, k.result.RSSKiB)
+	o.memAvail = k.result.MemAvailKiB
 	o.phase = phaseOf(k.result)
 	o.violations = append(o.violations, k.result.Violations...)
 	b, _ := json.MarshalIndent(k.result, "", "  ")
@@ -404,10 +696,12 @@ type replayInfo struct {
 	AfterTouch bool   `json:"after_touch"`
 	MiB        int    `json:"mib"`
 	Dualpart   string `json:"dualpart"`
+	// Sync is dualpart's sync path (syncfs or fsync; empty: syncfs).
+	Sync string `json:"sync,omitempty"`
 }
 
 func writeReplay(o *outcome, c *config) {
-	b, _ := json.MarshalIndent(replayInfo{o.workload, c.seed, o.index, int64(o.delay), o.afterTouch, c.vm.mib, c.label}, "", "  ")
+	b, _ := json.MarshalIndent(replayInfo{o.workload, c.seed, o.index, int64(o.delay), o.afterTouch, c.vm.mib, c.label, o.sync}, "", "  ")
 	os.WriteFile(filepath.Join(o.dir, "replay.json"), b, 0o644)
 }
 
@@ -426,13 +720,26 @@ func report(c *config, o *outcome) {
 	for _, e := range o.kernelErrs {
 		logf("cut %d/%d: kernel: %s", o.index+1, c.cuts, e)
 	}
+	total := c.cuts * len(c.syncs)
+	what := fmt.Sprintf("cut %d/%d workload %s sync %s %s (%s", o.index+1, total, o.workload, o.sync, anchor(o.delay, o.afterTouch), when)
+	switch o.workload {
+	case "K":
+		what = fmt.Sprintf("chain %d workload K sync %s: %d cuts at %v after each boot's first write (files in place after each, of %d: %v", o.index-100000+1, o.sync, o.cuts, o.delays, o.of, o.progress)
+	case "M":
+		what = fmt.Sprintf("media fault %d sync %s: %s (%s", o.index-200000+1, o.sync, o.fault, o.did)
+		if a := o.media; a != nil {
+			what += fmt.Sprintf("; seen %v, detected %v, repaired %v, lost %v, by construction %v", a.Visible, a.Detected, a.Repaired, a.Lost, a.ByConstruction)
+		}
+	}
 	if len(o.violations) == 0 {
-		logf("cut %d/%d workload %s %s (%s; destination %s): recovered, ok",
-			o.index+1, c.cuts, o.workload, anchor(o.delay, o.afterTouch), when, o.phase)
+		if o.workload == "M" || o.workload == "K" {
+			logf("%s): ok", what)
+			return
+		}
+		logf("%s; destination %s): recovered, ok", what, o.phase)
 		return
 	}
-	logf("cut %d/%d workload %s %s (%s): %d VIOLATION(S), seed %d:", o.index+1, c.cuts, o.workload,
-		anchor(o.delay, o.afterTouch), when, len(o.violations), c.seed)
+	logf("%s): %d VIOLATION(S), seed %d:", what, len(o.violations), c.seed)
 	for _, v := range o.violations {
 		logf("  - %s", v)
 	}
@@ -453,8 +760,12 @@ func replay(c *config) int {
 		return 2
 	}
 	c.vm.mib, c.seed, c.cuts = ri.MiB, ri.Seed, 1
+	if ri.Sync == "" {
+		ri.Sync = "syncfs" // kept before there were two paths
+	}
+	c.syncs = []string{ri.Sync}
 	delay := time.Duration(ri.DelayNS)
-	logf("replay of %s: workload %s, seed %d, cycle %d, cut %s", c.replay, ri.Workload, ri.Seed, ri.Index, anchor(delay, ri.AfterTouch))
+	logf("replay of %s: workload %s, sync %s, seed %d, cycle %d, cut %s", c.replay, ri.Workload, ri.Sync, ri.Seed, ri.Index, anchor(delay, ri.AfterTouch))
 	dir := filepath.Join(c.replay, "replay-"+time.Now().Format("150405"))
 	os.MkdirAll(dir, 0o755)
 	rc := 0
@@ -464,7 +775,7 @@ func replay(c *config) int {
 			logf("%v", err)
 			return 2
 		}
-		k, err := c.vm.boot(bootSpec{image: img, mode: "check", workload: ri.Workload,
+		k, err := c.vm.boot(bootSpec{image: img, mode: "check", workload: ri.Workload, sync: ri.Sync,
 			log: filepath.Join(dir, "console-recheck.log"), timeout: 10 * time.Minute})
 		switch {
 		case err != nil:
@@ -481,7 +792,7 @@ func replay(c *config) int {
 			}
 		}
 	}
-	tpl, _, _, bv, err := prepare(c, dir, ri.Workload)
+	tpl, _, _, bv, err := prepare(c, dir, ri.Workload, ri.Sync)
 	if err != nil {
 		logf("replay setup: %v", err)
 		return 2
@@ -489,7 +800,7 @@ func replay(c *config) int {
 	for _, v := range bv {
 		logf("VIOLATION without a cut: %s", v)
 	}
-	o := &outcome{index: ri.Index, workload: ri.Workload, delay: delay, afterTouch: ri.AfterTouch, dir: filepath.Join(dir, "cycle")}
+	o := &outcome{index: ri.Index, workload: ri.Workload, sync: ri.Sync, delay: delay, afterTouch: ri.AfterTouch, dir: filepath.Join(dir, "cycle")}
 	os.MkdirAll(o.dir, 0o755)
 	writeReplay(o, c)
 	img := filepath.Join(o.dir, "flash.img")

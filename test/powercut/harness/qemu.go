@@ -46,6 +46,13 @@ type bootSpec struct {
 	// RAM, no image); empty for the power-cut modes, which use phram.
 	flash  string
 	memMiB int // guest memory; 0: the vm's
+	// sync is dualpart's sync path in the guest: "syncfs" (as it runs on
+	// this kernel) or "fsync" (under the UNAME26 personality); empty:
+	// syncfs. trace (work): count its sync syscalls (POWERCUT-SYSCALLS).
+	sync  string
+	trace bool
+	// fault, mode media: the fault injected into image before the boot.
+	fault string
 }
 
 // bootOut is what one boot showed on the console.
@@ -64,6 +71,17 @@ type bootOut struct {
 	// UBI or UBIFS error lines.
 	recoveries   int
 	kernelErrors []string
+	// syscalls: the guest's count of the command's sync calls (trace);
+	// uname: the release dualpart saw under UNAME26; rssKiB its peak RSS.
+	syscalls, uname string
+	rssKiB          int64
+	precheck        *result              // mode chain: what the last cut left
+	inodes          map[string]inodeInfo // mode setup: "primary bin/app" -> inode
+	reformatted     []string             // mode media: volumes /init reformatted
+}
+
+type inodeInfo struct {
+	ino, size int64
 }
 
 // result is the guest's verdict line (guest/check.go).
@@ -78,6 +96,22 @@ type result struct {
 	Version       string              `json:"version"`
 	Violations    []string            `json:"violations"`
 	Notes         []string            `json:"notes"`
+	Progress      int                 `json:"progress"`
+	ProgressOf    int                 `json:"progress_of"`
+	Media         *mediaAccount       `json:"media"`
+	RSSKiB        int64               `json:"rss_kib"`
+	MemAvailKiB   int64               `json:"mem_available_kib"`
+}
+
+// mediaAccount is the guest's account of one media fault (guest/media.go).
+type mediaAccount struct {
+	Fault          string   `json:"fault"`
+	Hit            []string `json:"hit"`
+	Visible        bool     `json:"visible"`
+	Detected       bool     `json:"detected"`
+	Repaired       bool     `json:"repaired"`
+	Lost           []string `json:"lost"`
+	ByConstruction bool     `json:"by_construction"`
 }
 
 type sideView struct {
@@ -104,8 +138,17 @@ func (v *vm) boot(s bootSpec) (*bootOut, error) {
 	// them touches MTD, UBI or UBIFS.
 	cmdline := fmt.Sprintf("console=ttyS0 quiet edd=off mitigations=off no_timer_check panic=-1 powercut.mode=%s powercut.workload=%s powercut.mib=%d",
 		s.mode, s.workload, v.mib)
-	if s.mode == "work" {
+	if s.mode == "work" || s.mode == "chain" {
 		cmdline += " powercut.watch=1"
+	}
+	if s.sync != "" {
+		cmdline += " powercut.sync=" + s.sync
+	}
+	if s.trace {
+		cmdline += " powercut.trace=1"
+	}
+	if s.fault != "" {
+		cmdline += " powercut.fault=" + s.fault
 	}
 	if s.flash != "" {
 		cmdline += " powercut.flash=" + s.flash
@@ -183,14 +226,14 @@ func (v *vm) boot(s bootSpec) (*bootOut, error) {
 			switch {
 			case strings.HasPrefix(t, "POWERCUT-GO"):
 				out.goAt = l.at
-				if s.mode == "work" && !s.untilDone && !s.afterTouch {
+				if (s.mode == "work" || s.mode == "chain") && !s.untilDone && !s.afterTouch {
 					// Timer from the moment the line was read, so the
 					// delay is measured from the marker, not from here.
 					cut = time.After(time.Until(l.at.Add(s.cut)))
 				}
 			case strings.HasPrefix(t, "POWERCUT-TOUCH"):
 				out.touchAt = l.at
-				if s.mode == "work" && !s.untilDone && s.afterTouch {
+				if (s.mode == "work" || s.mode == "chain") && !s.untilDone && s.afterTouch {
 					cut = time.After(time.Until(l.at.Add(s.cut)))
 				}
 			case strings.HasPrefix(t, "POWERCUT-DONE"):
@@ -200,6 +243,35 @@ func (v *vm) boot(s bootSpec) (*bootOut, error) {
 				}
 				if f := strings.Fields(t); len(f) > 1 {
 					out.doneExit, _ = strconv.Atoi(strings.TrimPrefix(f[1], "exit="))
+					for _, kv := range f[2:] {
+						if v, ok := strings.CutPrefix(kv, "rss_kib="); ok {
+							out.rssKiB, _ = strconv.ParseInt(v, 10, 64)
+						}
+					}
+				}
+			case strings.HasPrefix(t, "POWERCUT-SYSCALLS "):
+				out.syscalls = strings.TrimPrefix(t, "POWERCUT-SYSCALLS ")
+			case strings.HasPrefix(t, "POWERCUT-UNAME "):
+				out.uname = strings.TrimPrefix(t, "POWERCUT-UNAME ")
+			case strings.HasPrefix(t, "POWERCUT-REFORMAT "):
+				out.reformatted = append(out.reformatted, strings.TrimPrefix(t, "POWERCUT-REFORMAT "))
+			case strings.HasPrefix(t, "POWERCUT-INODE "):
+				// POWERCUT-INODE primary bin/app ino=65 size=8388608
+				if f := strings.Fields(t); len(f) == 5 {
+					var ii inodeInfo
+					ii.ino, _ = strconv.ParseInt(strings.TrimPrefix(f[3], "ino="), 10, 64)
+					ii.size, _ = strconv.ParseInt(strings.TrimPrefix(f[4], "size="), 10, 64)
+					if out.inodes == nil {
+						out.inodes = map[string]inodeInfo{}
+					}
+					out.inodes[f[1]+" "+f[2]] = ii
+				}
+			case strings.HasPrefix(t, "POWERCUT-PRECHECK "):
+				var r result
+				if err := json.Unmarshal([]byte(strings.TrimPrefix(t, "POWERCUT-PRECHECK ")), &r); err == nil {
+					out.precheck = &r
+				} else {
+					out.fatal = "unparsable precheck line: " + err.Error()
 				}
 			case strings.HasPrefix(t, "POWERCUT-IDLE"):
 				if s.untilDone {
