@@ -23,9 +23,14 @@ type disk struct {
 	mount string // type and options as /proc/mounts shows them
 }
 
-// imageSize holds the app payload, the 200 MiB file and a copy's temporary
-// files, with room to spare.
-const imageSize = 640 << 20
+// imageSize holds the app payload, the 200 MiB file, a copy's temporary
+// files and the 100,000 small files of the scale rows (4 KiB each), with
+// room to spare; imageInodes their inodes (the default, one per 16 KiB,
+// would give 131,072).
+const (
+	imageSize   = 2 << 30
+	imageInodes = 262144
+)
 
 // newLoopDisk makes an ext4 image under work, attaches it to a free loop
 // device and mounts it with options (none: the defaults). Lazy inode-table
@@ -49,7 +54,7 @@ func newLoopDisk(work, label, options string) (*disk, error) {
 		d.close()
 		return nil, err
 	}
-	if _, err := command("mkfs.ext4", "-q", "-F", "-L", label, "-E", "lazy_itable_init=0,lazy_journal_init=0", d.img); err != nil {
+	if _, err := command("mkfs.ext4", "-q", "-F", "-L", label, "-N", strconv.Itoa(imageInodes), "-E", "lazy_itable_init=0,lazy_journal_init=0", d.img); err != nil {
 		return fail(err)
 	}
 	out, err := command("losetup", "--find", "--show", d.img)

@@ -4,7 +4,8 @@
 // a first full copy (scenario A), one changed file (C), restoring the
 // primary from the backup (D), peak memory copying one 200 MiB file, and
 // a first full copy with --read-back=false and one stopped with SIGKILL at
-// half then completed by a second run (rows 6). For each it runs dualpart,
+// half then completed by a second run (rows 6), and issue 16's rows at
+// 10,000 and 100,000 small files against rsync and sha256sum (scale.go). For each it runs dualpart,
 // the vendor's method as a POSIX shell script (vendor-sync.sh) and, for
 // the full copies, cp -a plus sync as the floor, several times each, and
 // prints a Markdown report: median, min–max, and the ratio of ours to the
@@ -46,6 +47,9 @@ func main() {
 		rawJSON  = flag.String("json", "", "also write every sample to `FILE` as JSON")
 		rev      = flag.String("rev", "", "the `revision` of the tree dualpart was built from, for the report")
 		cand     = flag.String("candidate", "", "also measure this dualpart `binary` (a candidate change), interleaved with the first")
+		scaleOpt = flag.String("scale", "10000,100000", "`sizes` (files) of the rows against rsync and sha256sum, comma-separated; \"\" for none")
+		sRuns    = flag.Int("scale-runs", 5, "repetitions of each boot measurement of the scale rows")
+		sCopies  = flag.Int("scale-copies", 3, "repetitions of each first copy of the scale rows")
 	)
 	flag.Parse()
 	if *dualpart == "" || flag.NArg() > 0 || *fast < 1 || *copies < 1 {
@@ -58,6 +62,18 @@ func main() {
 		os.Exit(1)
 	}
 	b.fast, b.copies, b.rev = *fast, *copies, *rev
+	b.scaleRuns, b.scaleCopies = *sRuns, *sCopies
+	for _, f := range strings.Split(*scaleOpt, ",") {
+		if f = strings.TrimSpace(f); f == "" {
+			continue
+		}
+		n, err := strconv.Atoi(f)
+		if err != nil || n < 1 {
+			fmt.Fprintf(os.Stderr, "bench: -scale: %q is not a number of files\n", f)
+			os.Exit(2)
+		}
+		b.scaleSizes = append(b.scaleSizes, n)
+	}
 	if *cand != "" {
 		if b.candidate, err = filepath.Abs(*cand); err == nil {
 			_, err = os.Stat(b.candidate)
@@ -106,6 +122,8 @@ type bench struct {
 	work                    string
 	cold                    bool // caches can be dropped
 	fast, copies            int
+	scaleSizes              []int // files of the scale rows (scale.go)
+	scaleRuns, scaleCopies  int
 	app, big                *payload
 	results                 map[string][]sample
 	notes                   []string
@@ -405,6 +423,7 @@ func (b *bench) all() error {
 		{"scenario D", b.scenarioD},
 		{"read-back off, a stopped copy", b.resumed},
 		{"one 200 MiB file", b.bigFile},
+		{"10,000 and 100,000 files against rsync and sha256sum", b.scale},
 	} {
 		t0 := time.Now()
 		b.logf("%s ...", step.name)

@@ -22,7 +22,7 @@ func (b *bench) report(w io.Writer) {
 	}
 	fmt.Fprintln(w)
 	if b.sys.loop != "" {
-		fmt.Fprintf(w, "- system and usr_data: two %d MiB ext4 images (`mkfs.ext4 -E lazy_itable_init=0,lazy_journal_init=0`), each on its own loop device, mounted `%s`; the image files on `%s`\n",
+		fmt.Fprintf(w, "- system and usr_data: two %d MiB ext4 images (`mkfs.ext4 -N 262144 -E lazy_itable_init=0,lazy_journal_init=0`), each on its own loop device, mounted `%s`; the image files on `%s`\n",
 			imageSize>>20, b.sys.mount, b.host)
 	} else {
 		fmt.Fprintf(w, "- system and usr_data: two temporary directories on `%s` (no loop devices: bytes written not measured)\n", b.host)
@@ -39,6 +39,7 @@ func (b *bench) report(w io.Writer) {
 	for _, n := range b.notes {
 		fmt.Fprintf(w, "**Note:** %s\n\n", n)
 	}
+	b.goals(w)
 	temp := "cold: `sync; echo 3 > /proc/sys/vm/drop_caches` before each run"
 	if !b.cold {
 		temp = "warm (the cache could not be dropped)"

@@ -2,12 +2,16 @@ package manifest
 
 import (
 	"context"
+	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"fmt"
 	"io/fs"
 	"path/filepath"
+	"runtime"
 	"sort"
+	"sync"
+	"sync/atomic"
 
 	"github.com/spf13/afero"
 )
@@ -57,7 +61,8 @@ func (m Mismatch) String() string { return fmt.Sprintf("%q %s", m.Path, m.Why) }
 // It compares while it walks the payload, holding no listing of it:
 // besides want, it keeps a byte per entry of want and the mismatches, at
 // most 2*max of them when max > 0. Files are hashed after the walk, in
-// path order, and only until max mismatches are certain.
+// path order (up to 4 at a time on an *afero.OsFs, see hashAll), and only
+// until max mismatches are certain.
 func Mismatches(ctx context.Context, fsys afero.Fs, root string, want []Entry, full bool, max int, opts ...Option) ([]Mismatch, error) {
 	cfg := newConfig(opts)
 	const (
@@ -67,8 +72,16 @@ func Mismatches(ctx context.Context, fsys afero.Fs, root string, want []Entry, f
 	)
 	state := make([]byte, len(want))
 	bad := mismatches{max: max}
+	next := 0 // where the entry after the last one found would be
 	err := walk(ctx, fsys, root, scanCheck, cfg.exclude, func(g Entry) error {
-		i := sort.Search(len(want), func(i int) bool { return want[i].Path >= g.Path })
+		// The walk visits a directory's entries in the manifest's order
+		// but for subdirectories ("a/b" after "a-c"): most often the
+		// entry is the one after the last found, else a search finds it.
+		i := next
+		if i >= len(want) || want[i].Path != g.Path {
+			i = sort.Search(len(want), func(i int) bool { return want[i].Path >= g.Path })
+		}
+		next = i + 1
 		if i == len(want) || want[i].Path != g.Path {
 			bad.add(Mismatch{Path: g.Path, Why: "is not in the manifest"})
 			return nil
@@ -95,25 +108,8 @@ func Mismatches(ctx context.Context, fsys afero.Fs, root string, want []Entry, f
 			bad.add(Mismatch{Path: want[i].Path, Why: "is missing"})
 		}
 	}
-	for i := range want {
-		if state[i] != toHash {
-			continue
-		}
-		if last, ok := bad.last(); ok && want[i].Path > last {
-			break // every mismatch from here on would be dropped
-		}
-		w := &want[i]
-		sum, _, err := HashFile(ctx, fsys, filepath.Join(root, filepath.FromSlash(w.Path)))
-		if ctx.Err() != nil {
-			return nil, ctx.Err()
-		}
-		m := Mismatch{Path: w.Path, Why: "has different content (sha256)"}
-		if err != nil {
-			m.Why, m.Unread = fmt.Sprintf("cannot be read: %v", err), true
-		}
-		if err != nil || sum != w.SHA256 {
-			bad.add(m)
-		}
+	if err := hashAll(ctx, fsys, root, want, state, toHash, &bad); err != nil {
+		return nil, err
 	}
 	return bad.sorted(), nil
 }
@@ -185,4 +181,70 @@ func (b *mismatches) last() (string, bool) {
 func (b *mismatches) sorted() []Mismatch {
 	b.sort()
 	return b.list
+}
+
+// hashChunk is how many files hashAll hashes before it looks whether the
+// mismatches found already make the rest moot.
+const hashChunk = 64
+
+// hashAll hashes the files of want whose state is toHash, in path order,
+// and adds a Mismatch for each that differs or cannot be read, until max
+// mismatches are certain. On an *afero.OsFs files are hashed by up to 4
+// goroutines at a time (on a machine of several cores SHA-256 and the
+// reads overlap), in chunks whose results are added in path order, as one
+// goroutine would; other filesystems, which need not be safe for
+// concurrent use, by one.
+func hashAll(ctx context.Context, fsys afero.Fs, root string, want []Entry, state []byte, toHash byte, bad *mismatches) error {
+	procs := 1
+	if _, ok := fsys.(*afero.OsFs); ok {
+		procs = min(max(runtime.GOMAXPROCS(0), 1), 4)
+	}
+	type result struct {
+		i   int
+		sum [sha256.Size]byte
+		err error
+	}
+	chunk := make([]result, 0, hashChunk)
+	for i := 0; i < len(want); {
+		if last, ok := bad.last(); ok && want[i].Path > last {
+			break // every mismatch from here on would be dropped
+		}
+		chunk = chunk[:0]
+		for ; i < len(want) && len(chunk) < hashChunk; i++ {
+			if state[i] == toHash {
+				chunk = append(chunk, result{i: i})
+			}
+		}
+		var next atomic.Int64
+		work := func() {
+			for k := int(next.Add(1) - 1); k < len(chunk); k = int(next.Add(1) - 1) {
+				r := &chunk[k]
+				r.sum, _, r.err = HashFile(ctx, fsys, filepath.Join(root, filepath.FromSlash(want[r.i].Path)))
+			}
+		}
+		var wg sync.WaitGroup
+		for range min(procs, len(chunk)) - 1 {
+			wg.Add(1)
+			go func() { defer wg.Done(); work() }()
+		}
+		work()
+		wg.Wait()
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		for _, r := range chunk {
+			w := &want[r.i]
+			if last, ok := bad.last(); ok && w.Path > last {
+				break
+			}
+			m := Mismatch{Path: w.Path, Why: "has different content (sha256)"}
+			if r.err != nil {
+				m.Why, m.Unread = fmt.Sprintf("cannot be read: %v", r.err), true
+			}
+			if r.err != nil || r.sum != w.SHA256 {
+				bad.add(m)
+			}
+		}
+	}
+	return nil
 }

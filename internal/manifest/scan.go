@@ -85,7 +85,9 @@ func scan(ctx context.Context, fsys afero.Fs, root string, mode scanMode, cfg co
 // walk calls visit for each entry below root that a scan in mode lists,
 // depth first, each directory's names in sorted order (which is not the
 // order of Sort: "a/b" comes before "a-c"), descending into every
-// directory it lists.
+// directory it lists. On Linux, where fsys is an *afero.OsFs, it walks by
+// open directory (walkfd_linux.go): the same entries, errors and order,
+// with a system call fewer per file and no path lookups.
 func walk(ctx context.Context, fsys afero.Fs, root string, mode scanMode, x *Exclude, visit func(Entry) error) error {
 	fi, err := Lstat(fsys, root)
 	if err != nil {
@@ -94,39 +96,54 @@ func walk(ctx context.Context, fsys afero.Fs, root string, mode scanMode, x *Exc
 	if !fi.IsDir() {
 		return fmt.Errorf("payload %q is not a directory", root)
 	}
-	var dir func(name, rel string) error
-	dir = func(name, rel string) error {
-		if err := ctx.Err(); err != nil {
-			return err
+	w := &walker{ctx: ctx, fsys: fsys, mode: mode, x: x, visit: visit}
+	if ok, err := w.fd(root); ok {
+		return err
+	}
+	return w.dir(root, "")
+}
+
+// walker is one walk: its arguments, for the functions that descend.
+type walker struct {
+	ctx   context.Context
+	fsys  afero.Fs
+	mode  scanMode
+	x     *Exclude
+	visit func(Entry) error
+	fdw   *fdWalk // the state of a walk by open directory, if any
+}
+
+// dir walks the directory at name, relative path rel, through fsys.
+func (w *walker) dir(name, rel string) error {
+	if err := w.ctx.Err(); err != nil {
+		return err
+	}
+	names, err := readDirNames(w.fsys, name)
+	if err != nil {
+		return err
+	}
+	for _, n := range names {
+		child, r := filepath.Join(name, n), path.Join(rel, n)
+		if w.x.matchSelf(r) {
+			continue // its parents were not excluded, or it would not be here
 		}
-		names, err := readDirNames(fsys, name)
+		e, err := scanEntry(w.ctx, w.fsys, child, r, w.mode)
 		if err != nil {
 			return err
 		}
-		for _, n := range names {
-			child, r := filepath.Join(name, n), path.Join(rel, n)
-			if x.matchSelf(r) {
-				continue // its parents were not excluded, or it would not be here
-			}
-			e, err := scanEntry(ctx, fsys, child, r, mode)
-			if err != nil {
+		if e.Type == 0 {
+			continue
+		}
+		if err := w.visit(e); err != nil {
+			return err
+		}
+		if e.Type == Dir {
+			if err := w.dir(child, r); err != nil {
 				return err
-			}
-			if e.Type == 0 {
-				continue
-			}
-			if err := visit(e); err != nil {
-				return err
-			}
-			if e.Type == Dir {
-				if err := dir(child, r); err != nil {
-					return err
-				}
 			}
 		}
-		return nil
 	}
-	return dir(root, "")
+	return nil
 }
 
 // scanEntry describes the entry at name for a scan in mode; an Entry of

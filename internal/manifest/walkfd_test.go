@@ -1,0 +1,188 @@
+//go:build linux
+
+package manifest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/spf13/afero"
+	"golang.org/x/sys/unix"
+)
+
+// viaAfero is the operating system's filesystem as any other afero.Fs:
+// not an *afero.OsFs, so walks go through afero, path by path. It keeps
+// file capabilities, as CapsReader asks of such a wrapper.
+type viaAfero struct{ *afero.OsFs }
+
+func (viaAfero) ReadCaps(name string) (string, error) { return ReadCapsOS(name) }
+
+// fdTree writes a payload with what a walk meets: files of several modes,
+// directories, symlinks (one dangling), the library's temporary names, a
+// directory larger than statChunk and one deeper than maxFDDepth.
+func fdTree(t *testing.T) string {
+	t.Helper()
+	root := filepath.Join(t.TempDir(), "apps")
+	write := func(rel, data string, mode os.FileMode) {
+		t.Helper()
+		name := filepath.Join(root, filepath.FromSlash(rel))
+		if err := os.MkdirAll(filepath.Dir(name), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(name, []byte(data), mode); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chmod(name, mode); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("bin/app", "app", 0o755)
+	write("bin/helper", "helper", 0o4750)
+	write("a-c", "sorted after a/b by Sort, before it by the walk", 0o644)
+	write("a/b", "b", 0o600)
+	write("etc/conf", "", 0o644)
+	write("etc/"+TempPrefix+"1", "leftover", 0o600)
+	for i := range statChunk + 40 {
+		write(fmt.Sprintf("big/f%04d", i), strings.Repeat("x", i), 0o644)
+	}
+	deep := "deep"
+	for i := range maxFDDepth + 3 {
+		deep += fmt.Sprintf("/d%d", i)
+	}
+	write(deep+"/leaf", "leaf", 0o644)
+	for link, target := range map[string]string{"lib/libapp.so": "libapp.so.1", "lib/dangling": "../nothing", "bin/up": ".."} {
+		name := filepath.Join(root, filepath.FromSlash(link))
+		if err := os.MkdirAll(filepath.Dir(name), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Symlink(target, name); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.Chmod(filepath.Join(root, "etc"), 0o1777); err != nil {
+		t.Fatal(err)
+	}
+	// File capabilities, where they can be set (root, a filesystem with
+	// extended attributes): the walks read them by two system calls.
+	if err := unix.Lsetxattr(filepath.Join(root, "bin/app"), capsAttr, []byte(capsBlob(13, true)), 0); err != nil {
+		t.Logf("no file capabilities in this tree: %v", err)
+	}
+	return root
+}
+
+// bothWalks runs f on the payload through the walk by open directory and
+// through afero, and reports any difference.
+func bothWalks[T any](t *testing.T, what string, f func(fsys afero.Fs) (T, error)) T {
+	t.Helper()
+	fast, fastErr := f(afero.NewOsFs())
+	slow, slowErr := f(viaAfero{&afero.OsFs{}})
+	if diff := cmp.Diff(slow, fast); diff != "" {
+		t.Errorf("%s: by open directory and through afero differ (-afero +fd):\n%s", what, diff)
+	}
+	if fmt.Sprint(fastErr) != fmt.Sprint(slowErr) {
+		t.Errorf("%s: error by open directory %v, through afero %v", what, fastErr, slowErr)
+	}
+	return fast
+}
+
+func TestWalkByFDMatchesAfero(t *testing.T) {
+	root := fdTree(t)
+	ctx := context.Background()
+	x, err := NewExclude([]string{"big/f01*", "lib/dangling"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, getxattrat := range []bool{true, false} {
+		t.Run(fmt.Sprintf("getxattrat=%v", getxattrat), func(t *testing.T) {
+			defer noGetxattrat.Store(noGetxattrat.Load())
+			noGetxattrat.Store(!getxattrat)
+			check := bothWalks(t, "Scan", func(fsys afero.Fs) ([]Entry, error) { return Scan(ctx, fsys, root, false) })
+			if len(check) < statChunk+maxFDDepth {
+				t.Fatalf("Scan() = %d entries, want the whole tree", len(check))
+			}
+			bothWalks(t, "Scan(WithExclude)", func(fsys afero.Fs) ([]Entry, error) {
+				return Scan(ctx, fsys, root, false, WithExclude(x))
+			})
+			bothWalks(t, "ScanAll", func(fsys afero.Fs) ([]Entry, error) { return ScanAll(ctx, fsys, root) })
+			bothWalks(t, "Scan(hash) of a source with a temporary name", func(fsys afero.Fs) ([]Entry, error) {
+				return Scan(ctx, fsys, root, true)
+			})
+			want := bothWalks(t, "Scan(hash, WithExclude)", func(fsys afero.Fs) ([]Entry, error) {
+				return Scan(ctx, fsys, root, true, WithExclude(MustExclude(t, "etc/"+TempPrefix+"*")))
+			})
+			for _, full := range []bool{false, true} {
+				got := bothWalks(t, fmt.Sprintf("Mismatches(full=%v)", full), func(fsys afero.Fs) ([]Mismatch, error) {
+					return Mismatches(ctx, fsys, root, want, full, 0)
+				})
+				if len(got) != 0 {
+					t.Errorf("Mismatches(full=%v) of a payload with its own scan = %v, want none", full, got)
+				}
+			}
+		})
+	}
+}
+
+func TestWalkByFDMismatchesMatchAfero(t *testing.T) {
+	root := fdTree(t)
+	ctx := context.Background()
+	want, err := Scan(ctx, afero.NewOsFs(), root, true, WithExclude(MustExclude(t, "etc/"+TempPrefix+"*")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, change := range []func() error{
+		func() error {
+			return os.WriteFile(filepath.Join(root, "big/f0100"), []byte(strings.Repeat("y", 100)), 0o644)
+		},
+		func() error { return os.Chmod(filepath.Join(root, "bin/app"), 0o700) },
+		func() error { return os.Remove(filepath.Join(root, "a/b")) },
+		func() error { return os.WriteFile(filepath.Join(root, "new"), nil, 0o644) },
+		func() error { return os.Truncate(filepath.Join(root, "big/f0200"), 1) },
+		func() error { return os.Remove(filepath.Join(root, "lib/libapp.so")) },
+		func() error { return os.Symlink("elsewhere", filepath.Join(root, "lib/libapp.so")) },
+	} {
+		if err := change(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, max := range []int{0, 1, 3} {
+		for _, full := range []bool{false, true} {
+			got := bothWalks(t, fmt.Sprintf("Mismatches(full=%v, max=%d)", full, max), func(fsys afero.Fs) ([]Mismatch, error) {
+				return Mismatches(ctx, fsys, root, want, full, max)
+			})
+			if len(got) == 0 {
+				t.Errorf("Mismatches(full=%v, max=%d) of a changed payload = none", full, max)
+			}
+		}
+	}
+	// A named pipe: refused by a check, listed by ScanAll.
+	if err := syscall.Mkfifo(filepath.Join(root, "etc/fifo"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	bothWalks(t, "ScanAll with a FIFO", func(fsys afero.Fs) ([]Entry, error) { return ScanAll(ctx, fsys, root) })
+	bothWalks(t, "Mismatches with a FIFO", func(fsys afero.Fs) ([]Mismatch, error) {
+		return Mismatches(ctx, fsys, root, want, false, 0)
+	})
+	if _, err := Mismatches(ctx, afero.NewOsFs(), root, want, false, 0); !errors.Is(err, ErrMismatch) || !strings.Contains(err.Error(), "named pipe") {
+		t.Errorf("Mismatches() with a FIFO = %v, want ErrMismatch naming the pipe", err)
+	}
+	// A payload that is gone.
+	bothWalks(t, "Mismatches of a missing payload", func(fsys afero.Fs) ([]Mismatch, error) {
+		return Mismatches(ctx, fsys, root+"-gone", want, false, 0)
+	})
+}
+
+func MustExclude(t *testing.T, patterns ...string) *Exclude {
+	t.Helper()
+	x, err := NewExclude(patterns)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return x
+}
