@@ -324,7 +324,7 @@ func scenarios(t *testing.T) []scenario {
 			sc[i].run = reconcileRun
 		}
 	}
-	return sc
+	return append(sc, signedScenarios(t)...)
 }
 
 func updateFn(tx *backup.Tx) error {
