@@ -14,6 +14,7 @@ import (
 	"github.com/dualpart/backup"
 	"github.com/dualpart/backup/internal/durable"
 	"github.com/dualpart/backup/internal/manifest"
+	"github.com/dualpart/backup/internal/nofollow"
 	"github.com/dualpart/backup/internal/signature"
 	"github.com/spf13/afero"
 )
@@ -289,8 +290,10 @@ func readTagVersion(fsys afero.Fs, tag string, r backup.VersionReader) (backup.V
 
 // readFileLimited reads a file that must be no larger than max: a tag or a
 // manifest read from flash, where a garbled size must not exhaust memory.
+// It must be a regular file, not reached through a final symlink: a FIFO
+// planted there is refused at once rather than block the command.
 func readFileLimited(fsys afero.Fs, name string, max int64) ([]byte, error) {
-	f, err := fsys.Open(name)
+	f, err := nofollow.Open(fsys, name)
 	if err != nil {
 		return nil, err // *PathError: names the path
 	}

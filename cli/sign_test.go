@@ -1,11 +1,14 @@
 package cli
 
 import (
+	"context"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 )
@@ -178,5 +181,33 @@ func TestConfigKeyring(t *testing.T) {
 	}
 	if r := dualpart(t, "status", "--keyring", filepath.Join(root, "nowhere.pub")); r.code != 2 {
 		t.Errorf("--keyring of a missing file = %d, want 2\n%s", r.code, r.stderr)
+	}
+}
+
+// TestManifestFIFO: a FIFO where install's or check's manifest should be
+// is refused at once, not waited on.
+func TestManifestFIFO(t *testing.T) {
+	l := newLayout(t)
+	put(t, l.primary, l.primaryTag, appV1, "1\n")
+	stage := filepath.Join(t.TempDir(), "apps")
+	put(t, stage, "", appV2, "")
+	fifo := filepath.Join(filepath.Dir(stage), "v2.manifest")
+	if err := syscall.Mkfifo(fifo, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, args := range [][]string{
+		append([]string{"install", "--from", stage, "--manifest", fifo}, l.flags()...),
+		{"manifest", "check", "--dir", stage, "--tag", l.primaryTag, "--manifest", fifo},
+	} {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		out, err := exec.CommandContext(ctx, binary, args...).CombinedOutput()
+		blocked := ctx.Err() != nil
+		cancel()
+		if blocked {
+			t.Fatalf("dualpart %s blocked on a FIFO manifest", args[0])
+		}
+		if err == nil || !strings.Contains(string(out), "not a regular file") && !strings.Contains(string(out), "named pipe") {
+			t.Errorf("dualpart %s with a FIFO manifest: %v\n%s", args[0], err, out)
+		}
 	}
 }
