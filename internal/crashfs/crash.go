@@ -268,25 +268,32 @@ func (s *FS) Clone() *FS {
 	return out
 }
 
-// collect returns every inode a crash could leave reachable: those reached
-// from the root through current or durable names, and those named by an
-// uncommitted journal operation, breadth first in name order. It marks
-// their data shared, as every caller (Clone, CrashStates, Durable) hands it
-// to another FS.
+// collect returns reachable's inodes and marks their data shared, as
+// every caller (Clone, CrashStates, Durable) hands it to another FS.
 func (s *FS) collect() []*inode {
+	order := s.reachable()
+	for _, n := range order {
+		n.own = false
+	}
+	return order
+}
+
+// reachable returns every inode a crash could leave reachable: those
+// reached from the root through current or durable names, and those named
+// by an uncommitted journal operation, breadth first in name order.
+func (s *FS) reachable() []*inode {
 	seen := map[*inode]bool{}
-	var order, queue []*inode
+	var order []*inode
 	add := func(n *inode) {
 		if n != nil && !seen[n] {
 			seen[n] = true
 			order = append(order, n)
-			queue = append(queue, n)
 		}
 	}
+	next := 0
 	drain := func() {
-		for len(queue) > 0 {
-			n := queue[0]
-			queue = queue[1:]
+		for ; next < len(order); next++ {
+			n := order[next]
 			for _, name := range unionKeys(n.entries, n.durEntries) {
 				add(n.entries[name])
 				add(n.durEntries[name])
@@ -301,9 +308,6 @@ func (s *FS) collect() []*inode {
 			add(c.ino)
 			drain()
 		}
-	}
-	for _, n := range order {
-		n.own = false
 	}
 	return order
 }

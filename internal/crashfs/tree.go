@@ -133,32 +133,10 @@ func printable(d []byte) bool {
 func (s *FS) Fingerprint() [32]byte {
 	s.lock()
 	defer s.mu.Unlock()
-	ids := map[*inode]int{}
-	var order []*inode
-	add := func(n *inode) {
-		if _, ok := ids[n]; n != nil && !ok {
-			ids[n] = len(order)
-			order = append(order, n)
-		}
-	}
-	next := 0
-	drain := func() {
-		for ; next < len(order); next++ {
-			n := order[next]
-			for _, name := range unionKeys(n.entries, n.durEntries) {
-				add(n.entries[name])
-				add(n.durEntries[name])
-			}
-		}
-	}
-	add(s.root)
-	drain()
-	for _, op := range s.journal {
-		for _, c := range op.changes {
-			add(c.dir)
-			add(c.ino)
-			drain()
-		}
+	order := s.reachable()
+	ids := make(map[*inode]int, len(order))
+	for i, n := range order {
+		ids[n] = i
 	}
 	h := sha256.New()
 	id := func(n *inode) int {
