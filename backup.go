@@ -299,8 +299,9 @@ func (p *Pair) Reconcile(ctx context.Context) (Result, error) {
 
 // reconcile is Reconcile with the lock held. It decides and copies at most
 // twice: a second attempt happens only when the first found, by hashing
-// before it wrote anything, that its source decayed since its manifest was
-// written (a quick verify proves sizes and modes, not content). The decision
+// before it wrote anything (or, over a missing destination, as it copied),
+// that its source decayed since its manifest was written (a quick verify
+// proves sizes and modes, not content). The decision
 // is then taken again with that side damaged, which may pick the other side
 // as the source or refuse; the second attempt never retries again.
 func (p *Pair) reconcile(ctx context.Context) (Result, error) {

@@ -3,9 +3,11 @@ package backup
 import (
 	"context"
 	"crypto/sha256"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
+	"sync/atomic"
 
 	"github.com/dualpart/backup/internal/durable"
 	"github.com/dualpart/backup/internal/manifest"
@@ -14,8 +16,9 @@ import (
 	"github.com/spf13/afero"
 )
 
-// sourceDamaged is the error of a copy source found, before anything was
-// written, not to hold what its manifest says.
+// sourceDamaged is the error of a copy source found not to hold what its
+// manifest says: before anything was written, or, over a missing
+// destination (which had nothing to lose), while it was copied.
 type sourceDamaged struct{ err error }
 
 func (e *sourceDamaged) Error() string { return e.err.Error() }
@@ -41,8 +44,19 @@ func (p *Pair) copyOver(ctx context.Context, src, dst *found, pl *copyPlan) (Cop
 	if err := dst.side.checkWritable(); err != nil {
 		return CopyStats{}, err
 	}
-	if err := p.checkSource(ctx, src, pl); err != nil {
-		return CopyStats{}, err
+	// Before a copy over an intact or unverified destination, the source
+	// is hashed first (checkSource), so that a decayed source never
+	// costs the destination its tag. Over a missing one there is nothing
+	// to keep: DefaultCopier hashes each file as it copies it and stops
+	// at the first that differs, which then counts as the source found
+	// damaged, as checkSource would have found it; a first copy then
+	// reads its source once, not twice.
+	_, hashesAsItCopies := p.cfg.copier.(DefaultCopier)
+	checkedWhileCopying := hashesAsItCopies && dst.status.State == StateMissing && !src.hashed
+	if !checkedWhileCopying {
+		if err := p.checkSource(ctx, src, pl); err != nil {
+			return CopyStats{}, err
+		}
 	}
 	if err := p.checkSpace(dst.side, pl); err != nil {
 		return CopyStats{}, err
@@ -67,6 +81,10 @@ func (p *Pair) copyOver(ctx context.Context, src, dst *found, pl *copyPlan) (Cop
 		return CopyStats{}, err
 	}
 	got, err := p.runCopier(ctx, pl, whole)
+	var bad *sourceError
+	if checkedWhileCopying && errors.As(err, &bad) && p.cfg.verify != VerifyNone {
+		return got, &sourceDamaged{bad.err}
+	}
 	if err != nil {
 		return got, fmt.Errorf("copy %q to %q: %w", src.side.Dir, d.Dir, err)
 	}
@@ -106,28 +124,58 @@ func (p *Pair) invalidate(d Side, pl *copyPlan, src *found) error {
 // checkSource proves, before the destination (perhaps the older intact
 // version) is invalidated, that the files the copy will read hold what the
 // source's manifest says. A quick verify proved sizes and modes only; a
-// source already hashed, or a pair that verifies nothing, is not read.
+// source already hashed, or a pair that verifies nothing, is not read. On
+// the operating system's filesystem up to 4 files are read at a time
+// (manifest.Parallel): a first copy of many small files otherwise waits
+// on the flash for each in turn.
 func (p *Pair) checkSource(ctx context.Context, src *found, pl *copyPlan) error {
 	if p.cfg.verify == VerifyNone || src.hashed {
 		return nil
 	}
-	for _, e := range pl.job.Write {
-		if e.Type != manifest.File {
-			continue
+	files := fileIndexes(pl.job.Write)
+	errs := make([]error, len(files))
+	var failed atomic.Bool
+	manifest.Parallel(src.side.Fs, len(files), func(k int) {
+		if failed.Load() || ctx.Err() != nil {
+			return
 		}
+		e := &pl.job.Write[files[k]]
 		name := filepath.Join(src.side.Dir, filepath.FromSlash(e.Path))
 		sum, _, err := manifest.HashFile(ctx, src.side.Fs, name)
-		if ctx.Err() != nil {
-			return ctx.Err()
+		switch {
+		case ctx.Err() != nil:
+			return
+		case err != nil:
+			errs[k] = fmt.Errorf("check %q: %w", name, err)
+		case sum != e.SHA256:
+			errs[k] = fmt.Errorf("check %q: %w: different content (sha256)", name, manifest.ErrMismatch)
+		default:
+			return
 		}
+		failed.Store(true)
+	})
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	// The first failure in path order among the files read: once one
+	// is found, the files not yet read are skipped.
+	for _, err := range errs {
 		if err != nil {
-			return &sourceDamaged{fmt.Errorf("check %q: %w", name, err)}
-		}
-		if sum != e.SHA256 {
-			return &sourceDamaged{fmt.Errorf("check %q: %w: different content (sha256)", name, manifest.ErrMismatch)}
+			return &sourceDamaged{err}
 		}
 	}
 	return nil
+}
+
+// fileIndexes returns the indexes of the regular files among entries.
+func fileIndexes(entries []Entry) []int {
+	files := make([]int, 0, len(entries))
+	for i := range entries {
+		if entries[i].Type == manifest.File {
+			files = append(files, i)
+		}
+	}
+	return files
 }
 
 // runCopier runs the pair's Copier on pl's job, reporting progress. With
@@ -188,20 +236,28 @@ func (p *Pair) checkCopy(ctx context.Context, src *found, pl *copyPlan, whole *d
 }
 
 // readBack hashes the files among written from the medium and returns
-// those whose content is not their entry's.
+// those whose content is not their entry's, in written's order. On the
+// operating system's filesystem up to 4 files are read at a time
+// (manifest.Parallel): a read back is mostly waiting on the flash, one
+// small file after another.
 func readBack(ctx context.Context, d Side, written []Entry) ([]Entry, error) {
-	var bad []Entry
-	for _, e := range written {
-		if e.Type != manifest.File {
-			continue
-		}
-		name := filepath.Join(d.Dir, filepath.FromSlash(e.Path))
-		sum, err := hashFromMedium(ctx, d.Fs, name)
+	files := fileIndexes(written)
+	wrong := make([]bool, len(files))
+	manifest.Parallel(d.Fs, len(files), func(k int) {
 		if ctx.Err() != nil {
-			return nil, ctx.Err()
+			return
 		}
-		if err != nil || sum != e.SHA256 {
-			bad = append(bad, e)
+		e := &written[files[k]]
+		sum, err := hashFromMedium(ctx, d.Fs, filepath.Join(d.Dir, filepath.FromSlash(e.Path)))
+		wrong[k] = err != nil || sum != e.SHA256
+	})
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	var bad []Entry
+	for k, i := range files {
+		if wrong[k] {
+			bad = append(bad, written[i])
 		}
 	}
 	return bad, nil

@@ -3,9 +3,12 @@ package backup
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io/fs"
 	"path/filepath"
 	"strings"
+	"sync"
+	"syscall"
 	"testing"
 
 	"github.com/dualpart/backup/internal/fstest"
@@ -92,25 +95,35 @@ func TestInterruptedCopy(t *testing.T) {
 
 // TestDecayedSource: a quick-verified source whose content decayed (same
 // size) is caught by the pre-copy check before the older destination is
-// invalidated.
+// invalidated. On the operating system's filesystem the check reads up to
+// 4 files at a time: the decayed file lies among 200 others there.
 func TestDecayedSource(t *testing.T) {
-	e := newEnv(t, "mem")
-	put(t, e.primary, appV1(false), "1\n")
-	reconcile(t, e.pair())
-	put(t, e.primary, appV2(false), "2\n")
-	seal(t, e.primary)
-	name := filepath.Join(e.primary.Dir, "bin/helper")
-	writeFile(t, e.primary.Fs, name, "HELPER\n", 0o755)
-	_, err := e.pair().Reconcile(context.Background())
-	if !errors.Is(err, ErrNoIntactCopy) {
-		t.Fatalf("Reconcile() = %v, want ErrNoIntactCopy", err)
-	}
-	if got := readTag(t, e.backup); got != "1\n" {
-		t.Errorf("backup tag = %q, want the intact 1", got)
-	}
-	wantTree := appV1(false)
-	if diff := cmp.Diff(wantTree.Describe(), readTree(t, e.backup)); diff != "" {
-		t.Errorf("backup changed (-want +got):\n%s", diff)
+	for _, kind := range kinds {
+		t.Run(kind, func(t *testing.T) {
+			e := newEnv(t, kind)
+			put(t, e.primary, appV1(false), "1\n")
+			reconcile(t, e.pair())
+			v2 := appV2(false)
+			v2["data"] = dir(0o755)
+			for i := range 200 {
+				v2[fmt.Sprintf("data/f%03d", i)] = file(0o644, fmt.Sprintf("file %03d\n", i))
+			}
+			put(t, e.primary, v2, "2\n")
+			seal(t, e.primary)
+			name := filepath.Join(e.primary.Dir, "data/f150")
+			writeFile(t, e.primary.Fs, name, "FILE 150\n", 0o644)
+			_, err := e.pair().Reconcile(context.Background())
+			if !errors.Is(err, ErrNoIntactCopy) || !strings.Contains(err.Error(), "data/f150") {
+				t.Fatalf("Reconcile() = %v, want ErrNoIntactCopy naming data/f150", err)
+			}
+			if got := readTag(t, e.backup); got != "1\n" {
+				t.Errorf("backup tag = %q, want the intact 1", got)
+			}
+			wantTree := appV1(false)
+			if diff := cmp.Diff(wantTree.Describe(), readTree(t, e.backup)); diff != "" {
+				t.Errorf("backup changed (-want +got):\n%s", diff)
+			}
+		})
 	}
 }
 
@@ -195,3 +208,121 @@ func TestReadBack(t *testing.T) {
 		})
 	}
 }
+
+// openCounter counts the opens of each file for reading.
+type openCounter struct {
+	afero.Fs
+	mu    sync.Mutex
+	opens map[string]int
+}
+
+func (o *openCounter) Open(name string) (afero.File, error) {
+	o.mu.Lock()
+	o.opens[name]++
+	o.mu.Unlock()
+	return o.Fs.Open(name)
+}
+
+// TestFirstCopyReadsSourceOnce: over a missing destination, which has
+// nothing to lose, the source's files are not hashed before the copy as
+// well as during it: each is read once. Over an older intact destination
+// each is hashed first, then copied: read twice.
+func TestFirstCopyReadsSourceOnce(t *testing.T) {
+	for _, tc := range []struct {
+		name      string
+		backup    bool // an older intact backup
+		wantOpens int
+	}{{"over a missing backup", false, 1}, {"over an intact older backup", true, 2}} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newEnv(t, "mem")
+			if tc.backup {
+				put(t, e.primary, appV1(false), "1\n")
+				reconcile(t, e.pair())
+			}
+			put(t, e.primary, appV2(false), "2\n")
+			seal(t, e.primary)
+			oc := &openCounter{Fs: e.primary.Fs, opens: map[string]int{}}
+			p := e.primary
+			p.Fs = oc
+			res, err := New(p, e.backup).Reconcile(context.Background())
+			if err != nil || res.Action != ActionPrimaryToBackup {
+				t.Fatalf("Reconcile() = %v, %v; want a copy to the backup", res.Action, err)
+			}
+			files := 0
+			for name, n := range oc.opens {
+				if !strings.HasPrefix(name, e.primary.Dir+"/") {
+					continue // the manifest and tag
+				}
+				if fi, err := e.primary.Fs.Stat(name); err != nil || !fi.Mode().IsRegular() {
+					continue
+				}
+				files++
+				if n != tc.wantOpens {
+					t.Errorf("%s was opened %d times, want %d", name, n, tc.wantOpens)
+				}
+			}
+			if files == 0 {
+				t.Fatal("no payload file was opened")
+			}
+		})
+	}
+}
+
+// TestDecayedSourceOverMissing: over a missing destination the source is
+// checked as it is copied: a file that decayed (same size), or that cannot
+// be read, makes the source damaged, as the check before a copy over an
+// intact destination does, and no tag is written.
+func TestDecayedSourceOverMissing(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		fault bool // an I/O error reading the source, else a same-size change
+	}{{"same-size change", false}, {"read error", true}} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newEnv(t, "mem")
+			put(t, e.primary, appV1(false), "1\n")
+			seal(t, e.primary)
+			p := e.primary
+			target := filepath.Join(e.primary.Dir, "README")
+			if tc.fault {
+				p.Fs = &unreadableFs{Fs: e.primary.Fs, name: target}
+			} else {
+				writeFile(t, e.primary.Fs, target, "APP ONE\n", 0o644)
+			}
+			res, err := New(p, e.backup).Reconcile(context.Background())
+			if !errors.Is(err, ErrNoIntactCopy) {
+				t.Fatalf("Reconcile() = %v, want ErrNoIntactCopy", err)
+			}
+			if res.Primary.State != StateDamaged {
+				t.Errorf("primary state %v, want damaged", res.Primary.State)
+			}
+			if tc.fault && !errors.Is(res.Primary.Err, syscall.EIO) {
+				t.Errorf("primary's error %v, want the read error", res.Primary.Err)
+			}
+			if !strings.Contains(fmt.Sprint(res.Primary.Err), "README") {
+				t.Errorf("primary's error %v, want it to name README", res.Primary.Err)
+			}
+			if exists(e.backup.Fs, e.backup.Tag) {
+				t.Error("the backup got a tag")
+			}
+		})
+	}
+}
+
+// unreadableFs fails every read of one file with EIO, as a decayed flash
+// page does.
+type unreadableFs struct {
+	afero.Fs
+	name string
+}
+
+func (u *unreadableFs) Open(name string) (afero.File, error) {
+	f, err := u.Fs.Open(name)
+	if err != nil || name != u.name {
+		return f, err
+	}
+	return eioFile{f}, nil
+}
+
+type eioFile struct{ afero.File }
+
+func (eioFile) Read([]byte) (int, error) { return 0, syscall.EIO }

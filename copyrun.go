@@ -214,6 +214,10 @@ func (c *copyRun) write(ctx context.Context, e Entry) (int64, error) {
 	return c.writeFile(ctx, e, name)
 }
 
+// earlyWriteback is the size from which a file's write-back is started as
+// soon as it is written, on the whole-filesystem sync path.
+const earlyWriteback = 64 << 10
+
 func (c *copyRun) writeFile(ctx context.Context, e Entry, name string) (int64, error) {
 	src := c.srcPath(e.Path)
 	in, err := nofollow.Open(c.src, src)
@@ -227,14 +231,20 @@ func (c *copyRun) writeFile(ctx context.Context, e Entry, name string) (int64, e
 	// Written now, synced and renamed in flush: see there.
 	err = durable.CreateTemp(c.dst, tmp, e.Mode, durable.Hooks{SkipFileSync: true}, func(f afero.File) error {
 		var err error
-		if n, err = manifest.CopyBuffer(ctx, f, io.TeeReader(in, h)); err != nil {
+		r := &sourceReader{r: in}
+		if n, err = manifest.CopyBuffer(ctx, f, io.TeeReader(r, h)); err != nil {
+			if r.err != nil {
+				return &sourceError{fmt.Errorf("read %q: %w", src, r.err)}
+			}
 			return err
 		}
-		if osf, ok := f.(*os.File); ok {
+		if osf, ok := f.(*os.File); ok && (c.job.syncAll == nil || n >= earlyWriteback) {
 			// Start the write-back now, without waiting: the filesystem
 			// then allocates and writes the files together and the
 			// fsyncs in flush share journal commits. A hint only: its
 			// error is not acted on, the fsync reports any write error.
+			// Under one whole-filesystem sync a batch, a small file's is
+			// left to that sync: a call a file cost more than it saved.
 			_ = sysfs.StartWriteback(osf)
 		}
 		return nil
@@ -246,7 +256,7 @@ func (c *copyRun) writeFile(ctx context.Context, e Entry, name string) (int64, e
 	copy(sum[:], h.Sum(nil))
 	if n != e.Size || sum != e.SHA256 {
 		c.dst.Remove(tmp)
-		return n, fmt.Errorf("copy %q: %w", src, errSourceChanged)
+		return n, &sourceError{fmt.Errorf("copy %q: %w", src, errSourceChanged)}
 	}
 	if err := c.setMeta(tmp, e, false); err != nil {
 		return n, err
@@ -363,3 +373,27 @@ func (c *copyRun) syncDirs(ctx context.Context) error {
 }
 
 var errSourceChanged = errors.New("source content differs from its manifest")
+
+// sourceError is a copy's failure to read a source file, or a source file
+// found to differ from its manifest as it was copied: the source's fault,
+// not the destination's.
+type sourceError struct{ err error }
+
+func (e *sourceError) Error() string { return e.err.Error() }
+
+func (e *sourceError) Unwrap() error { return e.err }
+
+// sourceReader remembers its reader's error, which io.Copy does not tell
+// apart from the writer's.
+type sourceReader struct {
+	r   io.Reader
+	err error
+}
+
+func (s *sourceReader) Read(b []byte) (int, error) {
+	n, err := s.r.Read(b)
+	if err != nil && err != io.EOF {
+		s.err = err
+	}
+	return n, err
+}

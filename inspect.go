@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 
 	"github.com/dualpart/backup/internal/durable"
@@ -38,17 +39,63 @@ type found struct {
 // for its tag.
 func (f *found) usable() bool { return f.status.State.intact() || f.tagOnly }
 
+// inspectBoth inspects the primary, then the backup, or both at once where
+// both are on the operating system's filesystem: a boot in agreement then
+// parses one side's manifest while it stats the other's payload. Other
+// filesystems need not be safe for concurrent use (afero's MemMapFs is,
+// a test's faulty or crash-simulating one need not be), and the
+// VersionReader is called under a lock, since a caller's own need not be.
 func (p *Pair) inspectBoth(ctx context.Context) (*found, *found, error) {
-	pf, err := p.inspect(ctx, p.primary)
-	if err != nil {
-		return nil, nil, err
+	if !osFs(p.primary.Fs) || !osFs(p.backup.Fs) {
+		pf, err := p.inspect(ctx, p.primary)
+		if err != nil {
+			return nil, nil, err
+		}
+		pf.primary = true
+		bf, err := p.inspect(ctx, p.backup)
+		if err != nil {
+			return nil, nil, err
+		}
+		return pf, bf, nil
+	}
+	q := *p
+	q.cfg.reader = &lockedReader{r: p.cfg.reader}
+	var (
+		bf   *found
+		berr error
+		done = make(chan struct{})
+	)
+	go func() {
+		defer close(done)
+		bf, berr = q.inspect(ctx, q.backup)
+	}()
+	pf, perr := q.inspect(ctx, q.primary)
+	<-done
+	if perr != nil {
+		return nil, nil, perr
+	}
+	if berr != nil {
+		return nil, nil, berr
 	}
 	pf.primary = true
-	bf, err := p.inspect(ctx, p.backup)
-	if err != nil {
-		return nil, nil, err
-	}
 	return pf, bf, nil
+}
+
+func osFs(fsys afero.Fs) bool {
+	_, ok := fsys.(*afero.OsFs)
+	return ok
+}
+
+// lockedReader calls a VersionReader one call at a time.
+type lockedReader struct {
+	mu sync.Mutex
+	r  VersionReader
+}
+
+func (l *lockedReader) ReadVersion(tag []byte) (Version, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.r.ReadVersion(tag)
 }
 
 // inspect finds a side's state. Only a cancelled ctx is returned as an

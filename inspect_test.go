@@ -296,3 +296,47 @@ func TestReservedName(t *testing.T) {
 		t.Errorf("backup tag written despite the refusal: %v", err)
 	}
 }
+
+// TestInspectBothAtOnce: on the operating system's filesystem both sides
+// are inspected at once. A caller's VersionReader that is not safe for
+// concurrent use (this one counts its calls without a lock: under -race
+// a concurrent call is reported) is still called one call at a time, and
+// each side's status is what inspecting it alone finds.
+func TestInspectBothAtOnce(t *testing.T) {
+	e := newEnv(t, "os")
+	put(t, e.primary, appV2(true), "5\n")
+	reconcile(t, e.pair())
+	put(t, e.backup, appV1(true), "4\n") // older, no manifest: unverified
+	var calls int
+	r := VersionReaderFunc(func(tag []byte) (Version, error) {
+		calls++
+		return DecimalReader{}.ReadVersion(tag)
+	})
+	p := e.pair(WithVersionReader(r))
+	pf, bf, err := p.inspectBoth(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !pf.primary || bf.primary {
+		t.Errorf("primary flags: primary side %v, backup side %v", pf.primary, bf.primary)
+	}
+	for _, c := range []struct {
+		got  *found
+		side Side
+	}{{pf, e.primary}, {bf, e.backup}} {
+		alone, err := p.inspect(context.Background(), c.side)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if c.got.status.State != alone.status.State || c.got.status.Version.Compare(alone.status.Version) != 0 {
+			t.Errorf("%s: inspected with the other side %v %v, alone %v %v", c.side.Dir,
+				c.got.status.State, c.got.status.Version, alone.status.State, alone.status.Version)
+		}
+	}
+	if pf.status.State != StateOK || bf.status.State != StateUnverified {
+		t.Errorf("states: primary %v, backup %v; want ok, unverified", pf.status.State, bf.status.State)
+	}
+	if calls < 3 {
+		t.Errorf("the reader was called %d times, want at least 3 (two tags and a manifest)", calls)
+	}
+}

@@ -195,10 +195,6 @@ const hashChunk = 64
 // goroutine would; other filesystems, which need not be safe for
 // concurrent use, by one.
 func hashAll(ctx context.Context, fsys afero.Fs, root string, want []Entry, state []byte, toHash byte, bad *mismatches) error {
-	procs := 1
-	if _, ok := fsys.(*afero.OsFs); ok {
-		procs = min(max(runtime.GOMAXPROCS(0), 1), 4)
-	}
 	type result struct {
 		i   int
 		sum [sha256.Size]byte
@@ -215,20 +211,10 @@ func hashAll(ctx context.Context, fsys afero.Fs, root string, want []Entry, stat
 				chunk = append(chunk, result{i: i})
 			}
 		}
-		var next atomic.Int64
-		work := func() {
-			for k := int(next.Add(1) - 1); k < len(chunk); k = int(next.Add(1) - 1) {
-				r := &chunk[k]
-				r.sum, _, r.err = HashFile(ctx, fsys, filepath.Join(root, filepath.FromSlash(want[r.i].Path)))
-			}
-		}
-		var wg sync.WaitGroup
-		for range min(procs, len(chunk)) - 1 {
-			wg.Add(1)
-			go func() { defer wg.Done(); work() }()
-		}
-		work()
-		wg.Wait()
+		Parallel(fsys, len(chunk), func(k int) {
+			r := &chunk[k]
+			r.sum, _, r.err = HashFile(ctx, fsys, filepath.Join(root, filepath.FromSlash(want[r.i].Path)))
+		})
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
@@ -247,4 +233,29 @@ func hashAll(ctx context.Context, fsys afero.Fs, root string, want []Entry, stat
 		}
 	}
 	return nil
+}
+
+// Parallel calls work(k) for every k in [0, n): on an *afero.OsFs from up
+// to 4 goroutines at once (GOMAXPROCS, if fewer), so that reads of the
+// flash and hashing overlap, on other filesystems, which need not be safe
+// for concurrent use, from the caller's goroutine, in order. It returns
+// when every call has.
+func Parallel(fsys afero.Fs, n int, work func(k int)) {
+	procs := 1
+	if _, ok := fsys.(*afero.OsFs); ok {
+		procs = min(max(runtime.GOMAXPROCS(0), 1), 4)
+	}
+	var next atomic.Int64
+	loop := func() {
+		for k := int(next.Add(1) - 1); k < n; k = int(next.Add(1) - 1) {
+			work(k)
+		}
+	}
+	var wg sync.WaitGroup
+	for range min(procs, n) - 1 {
+		wg.Add(1)
+		go func() { defer wg.Done(); loop() }()
+	}
+	loop()
+	wg.Wait()
 }
