@@ -6,7 +6,8 @@
 # is a clean power cut), attaches UBI, mounts the two UBIFS volumes at
 # /system and /usr_data, then hands over to /bin/pcguest for the mode given
 # on the kernel command line:
-#   powercut.mode=setup|work|check|space  powercut.workload=NAME  powercut.mib=N
+#   powercut.mode=setup|work|check|space|bootbench  powercut.workload=NAME
+#   powercut.mib=N
 #   powercut.watch=1 (work: report when the reconcile first writes)
 #   powercut.flash=phram|nand (space only: nand is nandsim with 2 KiB pages
 #   and 128 KiB blocks, the EC2x's NAND geometry, held in guest RAM)
@@ -16,6 +17,8 @@
 #   powercut.fault=F (mode media: the fault the host injected; the volumes
 #   are mounted with chk_data_crc, and one that does not mount is
 #   reformatted empty, as the vendor's find_partitions.sh does)
+#   powercut.runs=N powercut.warm=N (bootbench: timed runs of each command
+#   with the caches dropped before each, and without)
 # Every line the host acts on starts with "POWERCUT-".
 /bin/busybox mkdir -p /bin /sbin /proc /sys /dev /tmp /system /usr_data
 /bin/busybox --install -s /bin
@@ -34,7 +37,7 @@ die() {
 	sleep 60
 }
 
-MODE= WORKLOAD= MIB=16 WATCH= FLASH=phram SYNC=syncfs TRACE= FAULT=
+MODE= WORKLOAD= MIB=16 WATCH= FLASH=phram SYNC=syncfs TRACE= FAULT= RUNS=15 WARM=0
 for w in $(cat /proc/cmdline); do
 	case $w in
 	powercut.mode=*) MODE=${w#*=} ;;
@@ -45,6 +48,8 @@ for w in $(cat /proc/cmdline); do
 	powercut.sync=*) SYNC=${w#*=} ;;
 	powercut.trace=1) TRACE=-trace ;;
 	powercut.fault=*) FAULT=${w#*=} ;;
+	powercut.runs=*) RUNS=${w#*=} ;;
+	powercut.warm=*) WARM=${w#*=} ;;
 	esac
 done
 [ -n "$MODE" ] || die "no powercut.mode on the kernel command line"
@@ -98,7 +103,7 @@ if [ "$MODE" = media ]; then
 	# error (EINVAL, "bad CRC" in the kernel log), not silently wrong bytes.
 	OPTS="-o chk_data_crc"
 fi
-if [ "$MODE" = setup ] || [ "$MODE" = space ]; then
+if [ "$MODE" = setup ] || [ "$MODE" = space ] || [ "$MODE" = bootbench ]; then
 	# The flash is blank (all 0xFF): UBI formatted it at attach; make the
 	# two partitions. usr_data takes what system leaves.
 	ubimkvol /dev/ubi0 -N system -s $SYS_SIZE >/dev/null || die "ubimkvol system"
@@ -134,6 +139,7 @@ fi
 rc=0
 /bin/pcguest -mode "$MODE" -workload "$WORKLOAD" -mib "$MIB" $WATCH \
 	-sync "$SYNC" $TRACE -fault "$FAULT" -reformatted "$REFORMATTED" \
+	-runs "$RUNS" -warm-runs "$WARM" \
 	-mounted-system=$ms -mounted-usr_data=$mu || rc=$?
 
 case $MODE in
@@ -142,7 +148,7 @@ work|chain)
 	say "IDLE rc=$rc"
 	while :; do sleep 60; done
 	;;
-check|space|media)
+check|space|media|bootbench)
 	# What UBI and UBIFS said while attaching and recovering, for the log.
 	dmesg | grep -iE 'ubi|recover|error|warn' | tail -n 40
 	;;

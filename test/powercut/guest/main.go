@@ -7,6 +7,7 @@
 //	pcguest -mode space -workload S   no cut: measure the room the copy of shape S takes
 //	pcguest -mode chain -workload W   consecutive cuts: check what the last cut left, then run W's command again
 //	pcguest -mode media -workload M -fault F   after a media fault injected by the host: check, reconcile, check
+//	pcguest -mode bootbench -workload P -runs N   no cut: time boots in agreement on payload P, dualpart against the vendor's script
 //
 // -sync fsync runs every dualpart under the UNAME26 personality (see
 // uname26Exec), so that its kernel check (5.8 or later: syncfs) reads
@@ -18,7 +19,8 @@
 // Every line the host reads starts with "POWERCUT-". The check's verdict is
 // one line, "POWERCUT-RESULT " followed by a JSON object (see result); the
 // space mode's figures, "POWERCUT-SPACE " and a JSON object (see
-// spaceResult).
+// spaceResult); the boot-bench mode's, "POWERCUT-BENCH " and a JSON object
+// (see benchResult).
 package main
 
 import (
@@ -122,7 +124,7 @@ func main() {
 	if len(os.Args) > 2 && os.Args[1] == uname26Flag {
 		uname26Exec(os.Args[2:])
 	}
-	mode := flag.String("mode", "", "setup, work, check, chain, media or space")
+	mode := flag.String("mode", "", "setup, work, check, chain, media, space or bootbench")
 	wlName := flag.String("workload", "", "workload name (space: shape name)")
 	mib := flag.Int("mib", 16, "payload size scale, MiB")
 	mountedSys := flag.Bool("mounted-system", false, "/system is mounted")
@@ -132,6 +134,8 @@ func main() {
 	trace := flag.Bool("trace", false, "work: count the command's syncfs, fsync and fdatasync calls (kernel tracepoints) and print POWERCUT-SYSCALLS")
 	fault := flag.String("fault", "", "media: the fault the host injected (see media.go)")
 	reformatted := flag.String("reformatted", "", "media: the volume /init reformatted because it did not mount (system or usr_data)")
+	runs := flag.Int("runs", 15, "bootbench: timed runs of each command with the caches dropped before each")
+	warmRuns := flag.Int("warm-runs", 0, "bootbench: timed runs of each command without dropping the caches")
 	flag.Parse()
 	if *syncPath != "syncfs" && *syncPath != "fsync" {
 		fatal("unknown -sync %q (syncfs or fsync)", *syncPath)
@@ -141,6 +145,12 @@ func main() {
 		res := (&guest{}).space(*wlName, *mib, *mountedSys, *mountedUsr)
 		b, _ := json.Marshal(res)
 		fmt.Printf("POWERCUT-SPACE %s\n", b)
+		return
+	}
+	if *mode == "bootbench" {
+		res := (&guest{}).bootBench(*wlName, *mib, *runs, *warmRuns, *mountedSys, *mountedUsr)
+		b, _ := json.Marshal(res)
+		fmt.Printf("POWERCUT-BENCH %s\n", b)
 		return
 	}
 	wl := workloads(*mib)[*wlName]

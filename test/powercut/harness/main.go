@@ -42,11 +42,16 @@ type config struct {
 	space   bool
 	shapes  []string
 	flashes []string
+	// The boot-bench mode (bootbench.go): no power cut either.
+	bootBench            bool
+	benchRuns, benchWarm int
+	benchApp             bool
+	benchFiles           []int
 }
 
 func main() {
 	var c config
-	var wls, shapes, flashes, syncs string
+	var wls, shapes, flashes, syncs, files string
 	seed := flag.Uint64("seed", 0, "seed of the cut delays (0: from the clock; printed)")
 	flag.StringVar(&c.work, "work", envOr("POWERCUT_WORK", "/var/tmp/dualpart-powercut"), "work directory (images, logs); not in the repository")
 	flag.IntVar(&c.cuts, "cuts", 20, "power cuts per sync path, spread over the workloads A, C, D, R, I")
@@ -68,6 +73,11 @@ func main() {
 	flag.BoolVar(&c.space, "space", false, "no power cut: measure dualpart's free-space estimate against what each shape's copy takes on UBIFS")
 	flag.StringVar(&shapes, "shapes", strings.Join(spaceShapeNames, ","), "--space: payload shapes (see README.md)")
 	flag.StringVar(&flashes, "flash", "phram,nand", "--space: flashes (phram: the power-cut flash, min. I/O 8 bytes; nand: nandsim, 2 KiB pages)")
+	flag.BoolVar(&c.bootBench, "boot-bench", false, "no power cut: time a boot in agreement (cold and warm cache), dualpart reconcile at each verify level against bench/vendor-sync.sh")
+	flag.IntVar(&c.benchRuns, "runs", 15, "--boot-bench: cold-cache runs of each command, per payload")
+	flag.IntVar(&c.benchWarm, "warm-runs", 15, "--boot-bench: warm-cache runs of each command, per payload (0: none)")
+	flag.BoolVar(&c.benchApp, "bench-app", true, "--boot-bench: measure the workloads' app payload (--mib)")
+	flag.StringVar(&files, "files", "1000,10000", "--boot-bench: payloads of N small files (100 to 1,000 bytes), comma-separated counts (empty: none)")
 	flag.Parse()
 	if c.vm.kernel == "" || c.vm.initrd == "" {
 		fmt.Fprintln(os.Stderr, "harness: --kernel and --initrd are required (test/powercut/run sets them)")
@@ -111,6 +121,15 @@ func main() {
 			}
 		}
 		os.Exit(runSpace(&c))
+	}
+	if c.bootBench {
+		n, err := parseCounts(files)
+		if err != nil || c.benchRuns < 1 || c.benchWarm < 0 || (!c.benchApp && len(n) == 0) {
+			fmt.Fprintf(os.Stderr, "harness: --boot-bench needs --runs >= 1, --warm-runs >= 0 and a payload (--files %q: %v)\n", files, err)
+			os.Exit(2)
+		}
+		c.benchFiles = n
+		os.Exit(runBootBench(&c))
 	}
 	if c.replay != "" {
 		os.Exit(replay(&c))

@@ -53,6 +53,9 @@ type bootSpec struct {
 	trace bool
 	// fault, mode media: the fault injected into image before the boot.
 	fault string
+	// runs and warmRuns, mode bootbench: timed runs of each command with
+	// the caches dropped before each, and without.
+	runs, warmRuns int
 }
 
 // bootOut is what one boot showed on the console.
@@ -64,6 +67,7 @@ type bootOut struct {
 	fatal                string
 	result               *result
 	space                *spaceResult // mode space: the guest's figures
+	bench                *benchResult // mode bootbench: the guest's figures
 	exited               bool         // the guest powered off by itself
 	timedOut             bool
 	// From the kernel log the check boot prints: volumes on which UBIFS
@@ -152,6 +156,9 @@ func (v *vm) boot(s bootSpec) (*bootOut, error) {
 	}
 	if s.flash != "" {
 		cmdline += " powercut.flash=" + s.flash
+	}
+	if s.mode == "bootbench" {
+		cmdline += fmt.Sprintf(" powercut.runs=%d powercut.warm=%d", s.runs, s.warmRuns)
 	}
 	mem := v.memMiB
 	if s.memMiB > 0 {
@@ -291,6 +298,13 @@ func (v *vm) boot(s bootSpec) (*bootOut, error) {
 					out.space = &r
 				} else {
 					out.fatal = "unparsable space line: " + err.Error()
+				}
+			case strings.HasPrefix(t, "POWERCUT-BENCH "):
+				var r benchResult
+				if err := json.Unmarshal([]byte(strings.TrimPrefix(t, "POWERCUT-BENCH ")), &r); err == nil {
+					out.bench = &r
+				} else {
+					out.fatal = "unparsable bench line: " + err.Error()
 				}
 			case strings.HasPrefix(t, "POWERCUT-RESULT "):
 				var r result
