@@ -302,16 +302,4 @@ func kernelRelease() string {
 }
 
 // memTotal is MemTotal from /proc/meminfo, KiB (-1 if unread).
-func memTotal() int64 {
-	b, err := os.ReadFile("/proc/meminfo")
-	if err != nil {
-		return -1
-	}
-	for _, l := range strings.Split(string(b), "\n") {
-		if v, ok := strings.CutPrefix(l, "MemTotal:"); ok {
-			n, _ := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
-			return n
-		}
-	}
-	return -1
-}
+func memTotal() int64 { return meminfo("MemTotal") }

@@ -354,13 +354,16 @@ func wcharOf(pid int) int64 {
 
 // memAvailable is MemAvailable from /proc/meminfo, KiB (-1 if unread):
 // what the guest had left, with the payloads in its page cache.
-func memAvailable() int64 {
+func memAvailable() int64 { return meminfo("MemAvailable") }
+
+// meminfo is the field key of /proc/meminfo, KiB (-1 if unread).
+func meminfo(key string) int64 {
 	b, err := os.ReadFile("/proc/meminfo")
 	if err != nil {
 		return -1
 	}
 	for _, l := range strings.Split(string(b), "\n") {
-		if v, ok := strings.CutPrefix(l, "MemAvailable:"); ok {
+		if v, ok := strings.CutPrefix(l, key+":"); ok {
 			n, _ := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
 			return n
 		}
