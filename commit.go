@@ -291,7 +291,7 @@ func hashFromMedium(ctx context.Context, fsys afero.Fs, name string) ([sha256.Si
 // filesystem has none or its payload, manifest and tag do not all live on
 // one filesystem; then every file and directory is synced on its own.
 func (p *Pair) wholeSync(d Side) *durable.WholeSync {
-	if _, ok := d.Fs.(*afero.OsFs); ok {
+	if osFs(d.Fs) {
 		dev, err := sysfs.Device(d.Dir)
 		if err != nil {
 			return nil

@@ -24,7 +24,7 @@ import (
 // canChown reports whether a copy to fsys can give files the owner its
 // manifest records: on the OS's filesystem only as root.
 func canChown(fsys afero.Fs) bool {
-	if _, ok := fsys.(*afero.OsFs); ok {
+	if osFs(fsys) {
 		return os.Geteuid() == 0
 	}
 	return true
@@ -73,10 +73,7 @@ func metaDiffers(h, e Entry) bool {
 // capabilities, so they come after it. inPlace marks an existing entry,
 // whose capabilities may have to be removed; a new one has none.
 func (c *copyRun) setMeta(name string, e Entry, inPlace bool) error {
-	osfs := false
-	if _, ok := c.dst.(*afero.OsFs); ok {
-		osfs = true
-	}
+	osfs := osFs(c.dst)
 	if e.Owned {
 		var err error
 		if e.Type == manifest.Symlink && osfs {
