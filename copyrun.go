@@ -247,7 +247,10 @@ func (c *copyRun) writeFile(ctx context.Context, e Entry, name string) (int64, e
 			// left to that sync: a call a file cost more than it saved.
 			_ = sysfs.StartWriteback(osf)
 		}
-		return nil
+		// The owner now: CreateTemp sets the mode after fill, so the
+		// chown (which clears setuid, setgid and capabilities) comes
+		// before the chmod, and one chmod a file is enough.
+		return c.setOwner(tmp, e)
 	})
 	if err != nil {
 		return n, fmt.Errorf("copy %q to %q: %w", src, name, err)
@@ -258,7 +261,7 @@ func (c *copyRun) writeFile(ctx context.Context, e Entry, name string) (int64, e
 		c.dst.Remove(tmp)
 		return n, &sourceError{fmt.Errorf("copy %q: %w", src, errSourceChanged)}
 	}
-	if err := c.setMeta(tmp, e, false); err != nil {
+	if err := c.setCapsTime(tmp, e, false); err != nil {
 		return n, err
 	}
 	c.pending = append(c.pending, [2]string{tmp, name})

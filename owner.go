@@ -73,17 +73,8 @@ func metaDiffers(h, e Entry) bool {
 // capabilities, so they come after it. inPlace marks an existing entry,
 // whose capabilities may have to be removed; a new one has none.
 func (c *copyRun) setMeta(name string, e Entry, inPlace bool) error {
-	osfs := osFs(c.dst)
-	if e.Owned {
-		var err error
-		if e.Type == manifest.Symlink && osfs {
-			err = os.Lchown(name, int(e.UID), int(e.GID))
-		} else if e.Type != manifest.Symlink {
-			err = c.dst.Chown(name, int(e.UID), int(e.GID))
-		}
-		if err != nil {
-			return fmt.Errorf("chown %q: %w", name, err)
-		}
+	if err := c.setOwner(name, e); err != nil {
+		return err
 	}
 	if e.Type == manifest.Symlink {
 		return nil // Linux ignores a symlink's mode and time
@@ -94,7 +85,30 @@ func (c *copyRun) setMeta(name string, e Entry, inPlace bool) error {
 	if e.Type != manifest.File {
 		return nil
 	}
-	if osfs && (e.Caps != "" || inPlace) {
+	return c.setCapsTime(name, e, inPlace)
+}
+
+// setOwner gives the entry at name the owner e records, if it records one.
+func (c *copyRun) setOwner(name string, e Entry) error {
+	if !e.Owned {
+		return nil
+	}
+	var err error
+	if e.Type == manifest.Symlink && osFs(c.dst) {
+		err = os.Lchown(name, int(e.UID), int(e.GID))
+	} else if e.Type != manifest.Symlink {
+		err = c.dst.Chown(name, int(e.UID), int(e.GID))
+	}
+	if err != nil {
+		return fmt.Errorf("chown %q: %w", name, err)
+	}
+	return nil
+}
+
+// setCapsTime gives the file at name e's capabilities and modification
+// time: the last of setMeta's steps, after the owner and the mode.
+func (c *copyRun) setCapsTime(name string, e Entry, inPlace bool) error {
+	if osFs(c.dst) && (e.Caps != "" || inPlace) {
 		if err := sysfs.SetCaps(name, e.Caps); err != nil {
 			return err
 		}

@@ -16,7 +16,6 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"os"
 	"path/filepath"
 
 	"github.com/dualpart/backup/internal/manifest"
@@ -99,10 +98,7 @@ func CreateTemp(fsys afero.Fs, tmp string, perm fs.FileMode, h Hooks, fill func(
 }
 
 func writeTemp(fsys afero.Fs, tmp string, perm fs.FileMode, h Hooks, fill func(afero.File) error) error {
-	if err := fsys.Remove(tmp); err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return err
-	}
-	f, err := fsys.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	f, err := createExcl(fsys, tmp)
 	if err != nil {
 		return err
 	}
@@ -124,6 +120,22 @@ func writeTemp(fsys afero.Fs, tmp string, perm fs.FileMode, h Hooks, fill func(a
 		return fmt.Errorf("close %q: %w", tmp, err)
 	}
 	return nil
+}
+
+// createExcl creates tmp exclusively, so that nothing already at that name
+// (a hard link to another file, a symlink) is ever written through. A
+// leftover is removed and the create tried once more: only then, since a
+// Remove of a name that is not there costs two failed system calls a file
+// on the OS filesystem (unlink, then rmdir).
+func createExcl(fsys afero.Fs, tmp string) (afero.File, error) {
+	f, err := fsys.OpenFile(tmp, createFlags, 0o600)
+	if !errors.Is(err, fs.ErrExist) {
+		return f, err
+	}
+	if err := fsys.Remove(tmp); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return nil, err
+	}
+	return fsys.OpenFile(tmp, createFlags, 0o600)
 }
 
 // SyncFile fsyncs an existing file through a read-only handle: after a

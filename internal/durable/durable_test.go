@@ -1,0 +1,91 @@
+package durable_test
+
+import (
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/dualpart/backup/internal/durable"
+	"github.com/spf13/afero"
+)
+
+// removeCounter counts Remove calls, to show a fresh temporary file is
+// created without one.
+type removeCounter struct {
+	afero.Fs
+	removes int
+}
+
+func (r *removeCounter) Remove(name string) error {
+	r.removes++
+	return r.Fs.Remove(name)
+}
+
+func readString(t *testing.T, fsys afero.Fs, name string) string {
+	t.Helper()
+	b, err := afero.ReadFile(fsys, name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+// A leftover at the temporary name, whatever it is, is replaced and never
+// written through: a hard link to another file of the partition or a
+// symlink to a file outside it keep their content. Where nothing is left
+// over, the file is created without a Remove first.
+func TestWriteFileLeftoverTemp(t *testing.T) {
+	dir := t.TempDir()
+	fsys := &removeCounter{Fs: afero.NewOsFs()}
+	tag := filepath.Join(dir, "app_ver.txt")
+	other := filepath.Join(dir, "other")
+	outside := filepath.Join(t.TempDir(), "outside")
+	for _, f := range []string{other, outside} {
+		if err := os.WriteFile(f, []byte("keep\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	if err := durable.WriteFile(fsys, tag, []byte("1\n"), 0o644, durable.Hooks{}); err != nil {
+		t.Fatal(err)
+	}
+	if fsys.removes != 0 {
+		t.Errorf("WriteFile with no leftover called Remove %d times, want 0", fsys.removes)
+	}
+
+	tmp := durable.TempName(tag)
+	leftovers := []struct {
+		name  string
+		plant func() error
+	}{
+		{"hard link to another file", func() error { return os.Link(other, tmp) }},
+		{"symlink to a file outside", func() error { return os.Symlink(outside, tmp) }},
+		{"dangling symlink", func() error { return os.Symlink(filepath.Join(dir, "nowhere"), tmp) }},
+		{"empty directory", func() error { return os.Mkdir(tmp, 0o755) }},
+	}
+	for i, l := range leftovers {
+		t.Run(l.name, func(t *testing.T) {
+			if err := l.plant(); err != nil {
+				t.Fatal(err)
+			}
+			want := string(rune('2'+i)) + "\n"
+			if err := durable.WriteFile(fsys, tag, []byte(want), 0o644, durable.Hooks{}); err != nil {
+				t.Fatalf("WriteFile over a leftover %s: %v", l.name, err)
+			}
+			if got := readString(t, fsys, tag); got != want {
+				t.Errorf("tag = %q, want %q", got, want)
+			}
+			for _, f := range []string{other, outside} {
+				if got := readString(t, fsys, f); got != "keep\n" {
+					t.Errorf("%s = %q after WriteFile over a leftover %s, want it untouched", f, got, l.name)
+				}
+			}
+			if _, err := os.Lstat(filepath.Join(dir, "nowhere")); !os.IsNotExist(err) {
+				t.Errorf("WriteFile created the dangling symlink's target (%v)", err)
+			}
+			if _, err := os.Lstat(tmp); !os.IsNotExist(err) {
+				t.Errorf("the temporary name is still there after WriteFile (%v)", err)
+			}
+		})
+	}
+}
