@@ -84,7 +84,11 @@
 // # Verify levels
 //
 // VerifyQuick (the default) checks every entry by stat: type, size, mode,
-// link target, and that nothing else is there. It reads no file content and
+// owner, link target, and that nothing else is there; and the file
+// capabilities of every file with an execute bit (capabilities act only
+// through execve, so a file without one is held to its mode and its
+// attribute is not read, which would cost as much as its stat). It reads
+// no file content and
 // catches what usually happens in the field: a deleted, truncated or
 // replaced file, a changed mode, an interrupted copy. VerifyFull also
 // hashes every file, finding a flipped bit at the cost of reading both

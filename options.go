@@ -24,9 +24,10 @@ func (f optionFunc) apply(c *config) { f(c) }
 type VerifyLevel int
 
 const (
-	// VerifyQuick checks every manifest entry's type, size, mode and link
-	// target by stat, and that the payload holds nothing else. It reads no
-	// file content: the default, cheap enough for every boot.
+	// VerifyQuick checks every manifest entry's type, size, mode, owner
+	// and link target by stat, the capabilities of files with an execute
+	// bit, and that the payload holds nothing else. It reads no file
+	// content: the default, cheap enough for every boot.
 	VerifyQuick VerifyLevel = iota
 	// VerifyNone reads the tags and manifests only: the vendor's behaviour.
 	VerifyNone

@@ -73,7 +73,11 @@ func Mismatches(ctx context.Context, fsys afero.Fs, root string, want []Entry, f
 	state := make([]byte, len(want))
 	bad := mismatches{max: max}
 	next := 0 // where the entry after the last one found would be
-	err := walk(ctx, fsys, root, scanCheck, cfg.exclude, func(g Entry) error {
+	// Capabilities act only through execve, which needs an execute bit:
+	// they are compared for files that have one. A file without one is
+	// held to its mode, and reading its capabilities would cost as much
+	// as its stat.
+	err := walkCaps(ctx, fsys, root, scanCheck, true, cfg.exclude, func(g Entry) error {
 		// The walk visits a directory's entries in the manifest's order
 		// but for subdirectories ("a/b" after "a-c"): most often the
 		// entry is the one after the last found, else a search finds it.
@@ -128,7 +132,7 @@ func quickDiff(w, g *Entry) string {
 		return fmt.Sprintf("is a link to %q, want %q", g.Target, w.Target)
 	case w.Owned && g.Owned && (w.UID != g.UID || w.GID != g.GID):
 		return fmt.Sprintf("is owned by %d:%d, want %d:%d", g.UID, g.GID, w.UID, w.GID)
-	case w.Caps != g.Caps:
+	case w.Caps != g.Caps && w.Mode&0o111 != 0:
 		return fmt.Sprintf("has file capabilities %s, want %s", capsString(g.Caps), capsString(w.Caps))
 	}
 	return ""

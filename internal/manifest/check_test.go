@@ -2,7 +2,9 @@ package manifest
 
 import (
 	"context"
+	"os"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -54,13 +56,58 @@ func TestMismatchesOrder(t *testing.T) {
 	}
 }
 
-// capsFs gives a MemMapFs file capabilities, as a CapsReader.
+// capsFs gives a MemMapFs file capabilities, as a CapsReader, and counts
+// the reads of each file's.
 type capsFs struct {
 	afero.Fs
-	caps map[string]string
+	caps  map[string]string
+	mu    sync.Mutex
+	reads map[string]int
 }
 
-func (f *capsFs) ReadCaps(name string) (string, error) { return f.caps[name], nil }
+func (f *capsFs) ReadCaps(name string) (string, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.reads == nil {
+		f.reads = map[string]int{}
+	}
+	f.reads[name]++
+	return f.caps[name], nil
+}
+
+// Capabilities act only through execve, which needs an execute bit: a
+// check reads them only for a file with one, and a file without one is
+// checked by its mode (an extended attribute read less a file, as costly
+// as its stat). A manifest still records every file's.
+func TestCheckCapsExecutableOnly(t *testing.T) {
+	ctx := context.Background()
+	ping := capsBlob(13, true)
+	fsys := &capsFs{Fs: afero.NewMemMapFs(), caps: map[string]string{"/p/data": ping}}
+	for name, mode := range map[string]os.FileMode{"/p/data": 0o644, "/p/run": 0o750, "/p/other-x": 0o601} {
+		if err := afero.WriteFile(fsys, name, []byte("elf"), mode); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := Scan(ctx, fsys, "/p", true)
+	if err != nil || len(want) != 3 || want[0].Caps != ping {
+		t.Fatalf("Scan() = %+v, %v; want data with caps %q", want, err, ping)
+	}
+	fsys.caps = map[string]string{"/p/run": ping, "/p/other-x": ping}
+	for _, full := range []bool{false, true} {
+		fsys.reads = nil
+		got, err := Mismatches(ctx, fsys, "/p", want, full, 0)
+		wantBad := []Mismatch{
+			{Path: "other-x", Why: "has file capabilities " + hexOf(ping) + ", want none"},
+			{Path: "run", Why: "has file capabilities " + hexOf(ping) + ", want none"},
+		}
+		if diff := cmp.Diff(wantBad, got); err != nil || diff != "" {
+			t.Errorf("Mismatches(full %v) = %v; (-want +got):\n%s", full, err, diff)
+		}
+		if diff := cmp.Diff(map[string]int{"/p/run": 1, "/p/other-x": 1}, fsys.reads); diff != "" {
+			t.Errorf("Mismatches(full %v) read capabilities (-want +got):\n%s", full, diff)
+		}
+	}
+}
 
 func TestCheckCaps(t *testing.T) {
 	ctx := context.Background()

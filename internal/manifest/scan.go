@@ -89,6 +89,12 @@ func scan(ctx context.Context, fsys afero.Fs, root string, mode scanMode, cfg co
 // open directory (walkfd_linux.go): the same entries, errors and order,
 // with a system call fewer per file and no path lookups.
 func walk(ctx context.Context, fsys afero.Fs, root string, mode scanMode, x *Exclude, visit func(Entry) error) error {
+	return walkCaps(ctx, fsys, root, mode, false, x, visit)
+}
+
+// walkCaps is walk; with execCaps set, a regular file's capabilities are
+// read only if it has an execute bit (see Mismatches), and are "" else.
+func walkCaps(ctx context.Context, fsys afero.Fs, root string, mode scanMode, execCaps bool, x *Exclude, visit func(Entry) error) error {
 	fi, err := Lstat(fsys, root)
 	if err != nil {
 		return err
@@ -96,7 +102,7 @@ func walk(ctx context.Context, fsys afero.Fs, root string, mode scanMode, x *Exc
 	if !fi.IsDir() {
 		return fmt.Errorf("payload %q is not a directory", root)
 	}
-	w := &walker{ctx: ctx, fsys: fsys, mode: mode, x: x, visit: visit}
+	w := &walker{ctx: ctx, fsys: fsys, mode: mode, execCaps: execCaps, x: x, visit: visit}
 	if ok, err := w.fd(root); ok {
 		return err
 	}
@@ -105,12 +111,19 @@ func walk(ctx context.Context, fsys afero.Fs, root string, mode scanMode, x *Exc
 
 // walker is one walk: its arguments, for the functions that descend.
 type walker struct {
-	ctx   context.Context
-	fsys  afero.Fs
-	mode  scanMode
-	x     *Exclude
-	visit func(Entry) error
-	fdw   *fdWalk // the state of a walk by open directory, if any
+	ctx      context.Context
+	fsys     afero.Fs
+	mode     scanMode
+	execCaps bool // read capabilities of executable files only
+	x        *Exclude
+	visit    func(Entry) error
+	fdw      *fdWalk // the state of a walk by open directory, if any
+}
+
+// readsCaps reports whether the walk reads the capabilities of a regular
+// file of mode perm (its permission bits).
+func (w *walker) readsCaps(perm uint32) bool {
+	return !w.execCaps || perm&0o111 != 0
 }
 
 // dir walks the directory at name, relative path rel, through fsys.
@@ -127,7 +140,7 @@ func (w *walker) dir(name, rel string) error {
 		if w.x.matchSelf(r) {
 			continue // its parents were not excluded, or it would not be here
 		}
-		e, err := scanEntry(w.ctx, w.fsys, child, r, w.mode)
+		e, err := w.scanEntry(child, r)
 		if err != nil {
 			return err
 		}
@@ -146,9 +159,10 @@ func (w *walker) dir(name, rel string) error {
 	return nil
 }
 
-// scanEntry describes the entry at name for a scan in mode; an Entry of
-// Type 0 is skipped.
-func scanEntry(ctx context.Context, fsys afero.Fs, name, rel string, mode scanMode) (Entry, error) {
+// scanEntry describes the entry at name for the walk; an Entry of Type 0
+// is skipped.
+func (w *walker) scanEntry(name, rel string) (Entry, error) {
+	ctx, fsys, mode := w.ctx, w.fsys, w.mode
 	temp := IsTemp(path.Base(rel))
 	switch {
 	case temp && mode == scanCheck:
@@ -167,22 +181,25 @@ func scanEntry(ctx context.Context, fsys afero.Fs, name, rel string, mode scanMo
 		}
 		return Entry{Path: rel, Type: t, Size: fi.Size()}, nil
 	}
-	return entryOf(ctx, fsys, name, rel, fi, mode == scanSource)
+	return entryOf(ctx, fsys, name, rel, fi, mode == scanSource, w.readsCaps(uint32(fi.Mode().Perm())))
 }
 
 // entryOf describes what is at name, relative path rel, from its FileInfo.
-// Files get their digest only when hash is set.
-func entryOf(ctx context.Context, fsys afero.Fs, name, rel string, fi fs.FileInfo, hash bool) (Entry, error) {
+// Files get their digest only when hash is set, their capabilities only
+// when caps is.
+func entryOf(ctx context.Context, fsys afero.Fs, name, rel string, fi fs.FileInfo, hash, caps bool) (Entry, error) {
 	e := Entry{Path: rel, ModTime: unixNano(fi.ModTime())}
 	e.UID, e.GID, e.Owned = ownerOf(fi)
 	switch m := fi.Mode(); {
 	case m.IsRegular():
 		e.Type, e.Mode, e.Size = File, m&ModeMask, fi.Size()
-		caps, err := capsOf(fsys, name)
-		if err != nil {
-			return e, err
+		if caps {
+			c, err := capsOf(fsys, name)
+			if err != nil {
+				return e, err
+			}
+			e.Caps = c
 		}
-		e.Caps = caps
 		if hash {
 			sum, n, err := HashFile(ctx, fsys, name)
 			if err != nil {

@@ -183,7 +183,7 @@ func (w *walker) statSome(fd int, dir string, names []string, stats []fdStat, k,
 			continue // refused before any stat
 		}
 		s.err = ignoringEINTR(func() error { return unix.Fstatat(fd, names[i], &s.st, unix.AT_SYMLINK_NOFOLLOW) })
-		if s.err == nil && s.st.Mode&unix.S_IFMT == unix.S_IFREG && !(w.mode == scanDest && IsTemp(names[i])) {
+		if s.err == nil && s.st.Mode&unix.S_IFMT == unix.S_IFREG && !(w.mode == scanDest && IsTemp(names[i])) && w.readsCaps(s.st.Mode) {
 			s.caps, s.capsErr = xb.caps(fd, dir, names[i])
 		}
 	}

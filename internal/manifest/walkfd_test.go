@@ -71,8 +71,12 @@ func fdTree(t *testing.T) string {
 	}
 	// File capabilities, where they can be set (root, a filesystem with
 	// extended attributes): the walks read them by two system calls.
-	if err := unix.Lsetxattr(filepath.Join(root, "bin/app"), capsAttr, []byte(capsBlob(13, true)), 0); err != nil {
-		t.Logf("no file capabilities in this tree: %v", err)
+	// A file without an execute bit has them too: a scan records them, a
+	// check does not read them (see TestCheckCapsExecutableOnly).
+	for _, f := range []string{"bin/app", "a/b"} {
+		if err := unix.Lsetxattr(filepath.Join(root, f), capsAttr, []byte(capsBlob(13, true)), 0); err != nil {
+			t.Logf("no file capabilities in this tree: %v", err)
+		}
 	}
 	return root
 }
@@ -141,6 +145,14 @@ func TestWalkByFDMismatchesMatchAfero(t *testing.T) {
 			return os.WriteFile(filepath.Join(root, "big/f0100"), []byte(strings.Repeat("y", 100)), 0o644)
 		},
 		func() error { return os.Chmod(filepath.Join(root, "bin/app"), 0o700) },
+		func() error {
+			// Not a mismatch: a/b has no execute bit (both walks agree).
+			err := unix.Lremovexattr(filepath.Join(root, "a/b"), capsAttr)
+			if errors.Is(err, unix.ENODATA) || errors.Is(err, unix.ENOTSUP) {
+				return nil
+			}
+			return err
+		},
 		func() error { return os.Remove(filepath.Join(root, "a/b")) },
 		func() error { return os.WriteFile(filepath.Join(root, "new"), nil, 0o644) },
 		func() error { return os.Truncate(filepath.Join(root, "big/f0200"), 1) },
