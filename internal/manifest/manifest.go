@@ -234,6 +234,8 @@ func ValidPath(p string) error {
 		return fmt.Errorf("absolute path %q", p)
 	case strings.IndexByte(p, 0) >= 0 || strings.Contains(p, "\\"):
 		return fmt.Errorf("path %q has a NUL or backslash", p)
+	case plainComponents(p):
+		return nil // the common case, without path.Clean's allocation
 	case path.Clean(p) != p:
 		return fmt.Errorf("path %q is not clean", p)
 	}
@@ -242,6 +244,22 @@ func ValidPath(p string) error {
 		return fmt.Errorf("path %q leaves the payload", p)
 	}
 	return nil
+}
+
+// plainComponents reports whether every "/"-separated component of p is
+// a name: not empty, ".", or "..". Such a path is clean and stays below
+// the payload; one that is not is named by ValidPath's slower checks.
+func plainComponents(p string) bool {
+	for {
+		c, rest, more := strings.Cut(p, "/")
+		if c == "" || c == "." || c == ".." {
+			return false
+		}
+		if !more {
+			return true
+		}
+		p = rest
+	}
 }
 
 // Validate checks that entries are sorted, unique, valid paths whose parents

@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"io/fs"
+	"path"
 	"strings"
 	"testing"
 	"testing/iotest"
@@ -134,5 +135,50 @@ func TestParseRejects(t *testing.T) {
 				t.Errorf("ParseReader() = %v, want ErrInvalid saying %q", err, tc.want)
 			}
 		})
+	}
+}
+
+// ValidPath's fast path (plainComponents) and its slow one (path.Clean)
+// agree: every path here is accepted or refused as the clean-path rule
+// says, with the slow path's message.
+func TestValidPathFastPath(t *testing.T) {
+	reference := func(p string) bool {
+		return p != "" && p != "." && !strings.HasPrefix(p, "/") &&
+			!strings.ContainsAny(p, "\x00\\") && path.Clean(p) == p &&
+			p != ".." && !strings.HasPrefix(p, "../")
+	}
+	for _, p := range []string{
+		"a", "a/b", "a/b/c", ".a", "a.", "..a", "a..", "a/.b", "a/..b", "...",
+		"", ".", "..", "/a", "a/", "a//b", "./a", "a/.", "a/./b", "a/..", "a/../b",
+		"../a", "a/b/", "//", "/", "a\\b", "a\x00b", " ", "a /b",
+	} {
+		err := ValidPath(p)
+		if got := err == nil; got != reference(p) {
+			t.Errorf("ValidPath(%q) = %v, want valid %v", p, err, reference(p))
+		}
+		// ValidPath refuses a NUL or a backslash before it asks.
+		if !strings.ContainsAny(p, "\x00\\") && plainComponents(p) && !reference(p) {
+			t.Errorf("plainComponents(%q) = true for a path the rule refuses", p)
+		}
+	}
+}
+
+// decodeLowerHex accepts exactly what lowerHex and hex.Decode accept, and
+// decodes as hex.Decode does, for every byte in either position.
+func TestDecodeLowerHex(t *testing.T) {
+	for a := range 256 {
+		for b := range 256 {
+			s := []byte{byte(a), byte(b), '0', 'f'}
+			var got [2]byte
+			ok := decodeLowerHex(got[:], s)
+			want, err := hex.DecodeString(string(s))
+			wantOK := err == nil && lowerHex(s)
+			if ok != wantOK || ok && !bytes.Equal(got[:], want) {
+				t.Fatalf("decodeLowerHex(%q) = %x, %v; want %x, %v", s, got, ok, want, wantOK)
+			}
+		}
+	}
+	if decodeLowerHex(make([]byte, 2), []byte("abc")) {
+		t.Error("decodeLowerHex of 3 digits into 2 bytes = true")
 	}
 }

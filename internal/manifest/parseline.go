@@ -290,13 +290,52 @@ func parseOwner(e *Entry, s []byte) error {
 
 // parseSHA256 decodes 64 hex digits, only lower-case ones if strict.
 func parseSHA256(sum *[sha256.Size]byte, s []byte, strict bool) error {
-	if len(s) != 2*sha256.Size || strict && !lowerHex(s) {
+	if len(s) != 2*sha256.Size {
 		return fmt.Errorf("bad sha256 %.70q", s)
+	}
+	if strict {
+		// One pass that checks and decodes: a manifest line's digest was
+		// a fifth of the time a boot at verify none spent (perf).
+		if !decodeLowerHex(sum[:], s) {
+			return fmt.Errorf("bad sha256 %.70q", s)
+		}
+		return nil
 	}
 	if _, err := hex.Decode(sum[:], s); err != nil {
 		return fmt.Errorf("bad sha256 %.70q", s)
 	}
 	return nil
+}
+
+// lowerHexValue maps a lower-case hex digit to its value, and every other
+// byte to 0xff.
+var lowerHexValue = func() (t [256]byte) {
+	for i := range t {
+		t[i] = 0xff
+	}
+	for c := '0'; c <= '9'; c++ {
+		t[c] = byte(c - '0')
+	}
+	for c := 'a'; c <= 'f'; c++ {
+		t[c] = byte(c - 'a' + 10)
+	}
+	return t
+}()
+
+// decodeLowerHex decodes s, of len(dst)*2 lower-case hex digits, into
+// dst; it reports false, leaving dst in any state, if s holds anything
+// else.
+func decodeLowerHex(dst, s []byte) bool {
+	if len(s) != 2*len(dst) {
+		return false
+	}
+	var bad byte
+	for i := range dst {
+		hi, lo := lowerHexValue[s[2*i]], lowerHexValue[s[2*i+1]]
+		bad |= hi | lo
+		dst[i] = hi<<4 | lo
+	}
+	return bad&0xf0 == 0
 }
 
 // parseCaps decodes "-" (none) or lower-case hex, interning the value.
