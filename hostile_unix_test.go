@@ -4,11 +4,15 @@ package backup
 
 import (
 	"context"
+	"errors"
 	"os"
 	"path/filepath"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/dualpart/backup/internal/nofollow"
+	"github.com/dualpart/backup/internal/treetest"
 )
 
 // TestNothingBlocks plants a FIFO where the boot step reads (the backup's
@@ -62,5 +66,30 @@ func TestNothingBlocks(t *testing.T) {
 				wantAgree(t, e, appV1(false), "1\n")
 			}
 		})
+	}
+}
+
+// TestDeviceNodeNeverOpened puts a device node where the primary's
+// manifest lists a file and reconciles at VerifyNone, where nothing walks
+// the primary before the copy opens its files: the copy must refuse the
+// node without opening it (a driver's open can act: a watchdog's node,
+// say), and the backup must keep no new version.
+func TestDeviceNodeNeverOpened(t *testing.T) {
+	e := newEnv(t, "os")
+	put(t, e.primary, appV1(false), "1\n")
+	reconcile(t, e.pair())
+	must(t, os.RemoveAll(filepath.Dir(e.backup.Dir)))
+	name := filepath.Join(e.primary.Dir, "bin/app")
+	must(t, os.Remove(name))
+	if err := treetest.DeadDevice(name); err != nil {
+		t.Skipf("no device node to test with: %v", err)
+	}
+	_, err := e.pair(WithVerify(VerifyNone)).Reconcile(context.Background())
+	t.Logf("Reconcile() = %v", err)
+	if !errors.Is(err, nofollow.ErrNotRegular) {
+		t.Errorf("Reconcile() = %v, want the device node refused before any open (nofollow.ErrNotRegular)", err)
+	}
+	if tag, err := os.ReadFile(e.backup.Tag); err == nil {
+		t.Errorf("the backup has tag %q after a copy from a device node", tag)
 	}
 }

@@ -7,10 +7,14 @@
 // or a directory. Anything else is refused with an error wrapping
 // ErrNotRegular or ErrNotDir, without a read.
 //
-// On afero.OsFs the open itself is safe (O_NOFOLLOW|O_NONBLOCK on Unix,
-// then a check of the open descriptor). On other filesystems the entry is
-// checked with Lstat before Open: there a FIFO cannot block the process,
-// and what remains is the race of a concurrent rename between the two.
+// On afero.OsFs the open itself is safe. On Linux the entry is taken with
+// O_PATH|O_NOFOLLOW, which opens nothing, its type checked, and only then
+// is the same inode opened for reading: a device node's driver never runs
+// (a watchdog's node acts on open). On other Unix systems the open uses
+// O_NOFOLLOW|O_NONBLOCK and the descriptor is checked after it. On other
+// filesystems the entry is checked with Lstat before Open: there a FIFO
+// cannot block the process, and what remains is the race of a concurrent
+// rename between the two.
 package nofollow
 
 import (

@@ -8,10 +8,12 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"runtime"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/dualpart/backup/internal/treetest"
 	"github.com/spf13/afero"
 )
 
@@ -91,5 +93,63 @@ func TestOpen(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestDeviceNeverOpened plants a character device node that fails to
+// open (treetest.DeadDevice): a refusal that names the device, not the
+// open's errno, shows the node was refused without being opened, so a
+// driver with open side effects (a watchdog's node, say) never runs.
+func TestDeviceNeverOpened(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("only Linux's open is checked before it opens")
+	}
+	name := filepath.Join(t.TempDir(), "dev")
+	if err := treetest.DeadDevice(name); err != nil {
+		t.Skipf("no device node to test with: %v", err)
+	}
+	for _, dir := range []bool{false, true} {
+		f, err := open(afero.NewOsFs(), name, dir)
+		if err == nil {
+			f.Close()
+			t.Fatalf("open of a device node (dir %v) succeeded", dir)
+		}
+		if !errors.Is(err, ErrNotRegular) && !errors.Is(err, ErrNotDir) {
+			t.Errorf("open of a device node (dir %v) = %v: it was open(2)ed, want a refusal before any open", dir, err)
+		}
+	}
+}
+
+// TestOpenByNameRefusesAnotherInode checks the path taken without /proc:
+// a file renamed over the checked name between the check and the open is
+// refused, not read.
+func TestOpenByNameRefusesAnotherInode(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("the handle's reopen is Linux's")
+	}
+	dir := t.TempDir()
+	name, other := filepath.Join(dir, "f"), filepath.Join(dir, "g")
+	for _, n := range []string{name, other} {
+		if err := os.WriteFile(n, []byte(n), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	checked, err := os.Lstat(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := openChecked(name, checked)
+	if err != nil {
+		t.Fatalf("open of the checked file: %v", err)
+	}
+	f.Close()
+	if err := os.Rename(other, name); err != nil {
+		t.Fatal(err)
+	}
+	if f, err := openChecked(name, checked); err == nil {
+		f.Close()
+		t.Fatal("a file renamed over the checked one was opened")
+	} else if !errors.Is(err, ErrNotRegular) {
+		t.Errorf("open of a replaced file = %v, want ErrNotRegular", err)
 	}
 }
