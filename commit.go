@@ -326,7 +326,7 @@ func (p *Pair) commit(d Side, pl *copyPlan, tag []byte, whole *durable.WholeSync
 			return err
 		}
 	}
-	if err := durable.WriteFile(d.Fs, mpath, pl.manifest, 0o644, mh); err != nil {
+	if err := durable.WriteFileWith(d.Fs, mpath, 0o644, mh, pl.writeManifest); err != nil {
 		return err
 	}
 	if pl.sig != nil {

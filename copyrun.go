@@ -9,7 +9,9 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
+	"sync"
 
 	"github.com/dualpart/backup/internal/durable"
 	"github.com/dualpart/backup/internal/manifest"
@@ -29,6 +31,9 @@ type copyRun struct {
 	pendingN int64           // bytes of the batch
 	dirModes []Entry         // directories whose final mode is set once their entries are written
 	stats    CopyStats
+
+	earlyMu sync.Mutex
+	early   map[string]afero.File // source files the read-ahead opened, by name, until the copy takes them
 }
 
 func (c *copyRun) srcPath(rel string) string {
@@ -54,7 +59,7 @@ func (c *copyRun) run(ctx context.Context) error {
 		c.stats.Removed++
 	}
 	ahead := c.readAhead()
-	defer ahead.Stop()
+	defer c.stopReadAhead(ahead)
 	for i, e := range c.job.Write {
 		if err := ctx.Err(); err != nil {
 			return err
@@ -106,19 +111,23 @@ func (c *copyRun) readAhead() *readahead.Ahead {
 	if !osFs(c.src) {
 		return nil
 	}
-	names := make([]string, len(c.job.Write))
-	some := false
-	for i, e := range c.job.Write {
-		if e.Type == manifest.File && e.Size > 0 && e.Size <= readAheadMax {
-			names[i], some = c.srcPath(e.Path), true
-		}
-	}
-	if !some {
+	warm := func(e *Entry) bool { return e.Type == manifest.File && e.Size > 0 && e.Size <= readAheadMax }
+	if !slices.ContainsFunc(c.job.Write, func(e Entry) bool { return warm(&e) }) {
 		return nil
 	}
-	return readahead.Start(names, readAheadWorkers, readAheadWindow, func(name string) {
-		// Opened as the copy opens it: never through a symlink, never
-		// waiting on a FIFO. Errors are the copy's to report.
+	c.early = make(map[string]afero.File, readAheadWindow+readAheadWorkers)
+	return readahead.Start(len(c.job.Write), readAheadWorkers, readAheadWindow, func(i int) {
+		e := &c.job.Write[i]
+		if !warm(e) {
+			return
+		}
+		name := c.srcPath(e.Path)
+		// Opened as the copy opens it (never through a symlink, never a
+		// device, never waiting on a FIFO) and kept for the copy, which
+		// then opens nothing: a safe open costs as much as reading a
+		// small file. The copy hashes what it reads against the
+		// manifest whenever the file was opened. Errors are the copy's
+		// to report, when it opens the name itself.
 		f, err := nofollow.Open(c.src, name)
 		if err != nil {
 			return
@@ -126,8 +135,41 @@ func (c *copyRun) readAhead() *readahead.Ahead {
 		if osf, ok := f.(*os.File); ok {
 			_ = sysfs.WillNeed(osf)
 		}
-		f.Close()
+		c.earlyMu.Lock()
+		if c.early != nil {
+			c.early[name], f = f, nil
+		}
+		c.earlyMu.Unlock()
+		if f != nil {
+			f.Close()
+		}
 	})
+}
+
+// openSource returns the source file name, opened by the read-ahead if it
+// got there first.
+func (c *copyRun) openSource(name string) (afero.File, error) {
+	c.earlyMu.Lock()
+	f, ok := c.early[name]
+	delete(c.early, name)
+	c.earlyMu.Unlock()
+	if ok {
+		return f, nil
+	}
+	return nofollow.Open(c.src, name)
+}
+
+// stopReadAhead stops the read-ahead and closes the files it opened that
+// the copy did not take: at most its window's, and those of entries the
+// copy passed while a helper was opening them.
+func (c *copyRun) stopReadAhead(ahead *readahead.Ahead) {
+	ahead.Stop()
+	c.earlyMu.Lock()
+	defer c.earlyMu.Unlock()
+	for _, f := range c.early {
+		f.Close()
+	}
+	c.early = nil
 }
 
 // root makes Dst.Dir a real directory with the source's mode (owner rwx
@@ -269,7 +311,7 @@ const earlyWriteback = 64 << 10
 
 func (c *copyRun) writeFile(ctx context.Context, e Entry, name string) (int64, error) {
 	src := c.srcPath(e.Path)
-	in, err := nofollow.Open(c.src, src)
+	in, err := c.openSource(src)
 	if err != nil {
 		return 0, fmt.Errorf("copy %q: %w", src, err)
 	}

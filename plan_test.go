@@ -1,6 +1,7 @@
 package backup
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -8,7 +9,9 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/dualpart/backup/internal/durable"
 	"github.com/dualpart/backup/internal/fstest"
+	"github.com/dualpart/backup/internal/manifest"
 	"github.com/google/go-cmp/cmp"
 	"github.com/spf13/afero"
 )
@@ -164,4 +167,34 @@ func TestRemovalsMakeRoom(t *testing.T) {
 		t.Fatalf("Reconcile() = %v, want the removal of v4/big credited", err)
 	}
 	wantAgree(t, e, v5, "5\n")
+}
+
+// TestCommitWritesThePlannedManifest: the manifest is marshalled again as
+// the commit writes it, not held from the plan; an entry changed in
+// between (a Copier that edits the entries it was given) fails the write,
+// and the old manifest stays.
+func TestCommitWritesThePlannedManifest(t *testing.T) {
+	fsys := afero.NewMemMapFs()
+	entries := []Entry{{Path: "bin", Type: EntryDir, Mode: 0o755}, {Path: "bin/app", Type: EntryFile, Mode: 0o755, Size: 3}}
+	man := &manifest.Manifest{Version: "1", Entries: entries}
+	pl := &copyPlan{job: &CopyJob{Dst: Side{Dir: "/apps"}}, entries: entries, manifest: man}
+	pl.manifestSize, pl.manifestSum = digest(man)
+	if err := durable.WriteFileWith(fsys, "/m", 0o644, durable.Hooks{}, pl.writeManifest); err != nil {
+		t.Fatalf("write of the planned manifest: %v", err)
+	}
+	got, err := afero.ReadFile(fsys, "/m")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := man.Marshal(); !bytes.Equal(got, want) {
+		t.Fatalf("wrote %q, want %q", got, want)
+	}
+	entries[1].Size = 4
+	err = durable.WriteFileWith(fsys, "/m", 0o644, durable.Hooks{}, pl.writeManifest)
+	if !errors.Is(err, errManifestChanged) {
+		t.Errorf("write after an entry changed = %v, want errManifestChanged", err)
+	}
+	if after, _ := afero.ReadFile(fsys, "/m"); !bytes.Equal(after, got) {
+		t.Errorf("the manifest on disk changed after a failed write")
+	}
 }

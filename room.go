@@ -108,7 +108,7 @@ func (pl *copyPlan) need(l layout, batch batchLimit) int64 {
 			pendingFreed, files, bytes = 0, 0, 0
 		}
 	}
-	man := l.entry(Entry{Path: "manifest", Type: manifest.File, Size: int64(len(pl.manifest))})
+	man := l.entry(Entry{Path: "manifest", Type: manifest.File, Size: pl.manifestSize})
 	return peak - l.freed(pl.removed) + man
 }
 

@@ -41,7 +41,7 @@ func TestNeed(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			pl := &copyPlan{job: &CopyJob{Write: tc.write}, replaced: tc.replaced, removed: tc.removed, manifest: make([]byte, 5000)}
+			pl := &copyPlan{job: &CopyJob{Write: tc.write}, replaced: tc.replaced, removed: tc.removed, manifestSize: 5000}
 			man := tc.l.entry(Entry{Path: "manifest", Type: EntryFile, Size: 5000})
 			if man < 5000 {
 				t.Fatalf("the manifest costs %d bytes, less than its 5000 bytes", man)

@@ -73,11 +73,18 @@ type Hooks struct {
 // never a mix. On error the old file is untouched; a temporary file may be
 // left, and the next WriteFile of the same name replaces it.
 func WriteFile(fsys afero.Fs, name string, data []byte, perm fs.FileMode, h Hooks) error {
-	tmp := TempName(name)
-	if err := writeTemp(fsys, tmp, perm, h, func(f afero.File) error {
+	return WriteFileWith(fsys, name, perm, h, func(f afero.File) error {
 		_, err := f.Write(data)
 		return err
-	}); err != nil {
+	})
+}
+
+// WriteFileWith is WriteFile with the content written by fill, so that a
+// large file (a manifest of 100,000 entries) is never held in memory
+// whole. An error of fill leaves the old file untouched.
+func WriteFileWith(fsys afero.Fs, name string, perm fs.FileMode, h Hooks, fill func(afero.File) error) error {
+	tmp := TempName(name)
+	if err := writeTemp(fsys, tmp, perm, h, fill); err != nil {
 		return fmt.Errorf("write %q: %w", name, err)
 	}
 	if err := fsys.Rename(tmp, name); err != nil {

@@ -9,9 +9,9 @@ import "sync"
 
 // Ahead runs the helpers of one reader.
 type Ahead struct {
-	names  []string
+	n      int
 	window int
-	warm   func(name string)
+	warm   func(i int)
 
 	mu      sync.Mutex
 	cond    sync.Cond
@@ -21,13 +21,14 @@ type Ahead struct {
 	wg      sync.WaitGroup
 }
 
-// Start starts workers goroutines that call warm on names[i], in order,
-// for each i whose name is not empty, never more than window entries past
-// the reader's position (see Passed), and never on an entry the reader has
-// passed. warm's errors are its own to ignore: a hint that fails costs the
+// Start starts workers goroutines that call warm(i) for i from 0 to n-1,
+// in order, never more than window entries past the reader's position
+// (see Passed), and never on an entry the reader has passed. warm names
+// the entry itself (and returns at once for one not to warm): no list of
+// n names is held. warm's errors are its own to ignore: a hint that fails costs the
 // reader only the wait it would have had anyway.
-func Start(names []string, workers, window int, warm func(name string)) *Ahead {
-	a := &Ahead{names: names, window: max(window, 1), warm: warm}
+func Start(n, workers, window int, warm func(i int)) *Ahead {
+	a := &Ahead{n: n, window: max(window, 1), warm: warm}
 	a.cond.L = &a.mu
 	for range max(workers, 1) {
 		a.wg.Add(1)
@@ -40,26 +41,24 @@ func (a *Ahead) work() {
 	defer a.wg.Done()
 	for {
 		a.mu.Lock()
-		for !a.stopped && a.next < len(a.names) && a.next >= a.pos+a.window {
+		for !a.stopped && a.next < a.n && a.next >= a.pos+a.window {
 			a.cond.Wait()
 		}
 		if a.next < a.pos {
 			a.next = a.pos // the reader got there first
 		}
-		if a.stopped || a.next >= len(a.names) {
+		if a.stopped || a.next >= a.n {
 			a.mu.Unlock()
 			return
 		}
 		k := a.next
 		a.next++
 		a.mu.Unlock()
-		if a.names[k] != "" {
-			a.warm(a.names[k])
-		}
+		a.warm(k)
 	}
 }
 
-// Passed tells the helpers that the reader is done with names[i] and every
+// Passed tells the helpers that the reader is done with entry i and every
 // entry before it, which frees room in the window. On a nil *Ahead (no
 // read-ahead) it does nothing.
 func (a *Ahead) Passed(i int) {

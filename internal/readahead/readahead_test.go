@@ -27,6 +27,15 @@ func (r *recorder) warm(name string) {
 	r.ahead = max(r.ahead, r.index[name]-*r.pos)
 }
 
+// byName warms list[i] with warm, and skips the empty names.
+func byName(list []string, warm func(string)) func(int) {
+	return func(i int) {
+		if list[i] != "" {
+			warm(list[i])
+		}
+	}
+}
+
 func names(n int, skip func(int) bool) ([]string, map[string]int) {
 	out := make([]string, n)
 	index := make(map[string]int)
@@ -46,7 +55,7 @@ func TestWarmsEachOnceWithinWindow(t *testing.T) {
 	list, index := names(n, func(i int) bool { return i%5 == 0 })
 	pos := 0
 	r := &recorder{warmed: map[string]int{}, pos: &pos, index: index}
-	a := readahead.Start(list, 4, window, r.warm)
+	a := readahead.Start(len(list), 4, window, byName(list, r.warm))
 	// The reader: waits a little for its helpers before each entry, as a
 	// copy waits on its writes.
 	for i := range list {
@@ -89,7 +98,7 @@ func TestSkipsWhatTheReaderPassed(t *testing.T) {
 	var mu sync.Mutex
 	var behind []string
 	pos, calls := 0, 0
-	a := readahead.Start(list, 1, 4, func(name string) {
+	a := readahead.Start(len(list), 1, 4, byName(list, func(name string) {
 		mu.Lock()
 		calls++
 		if index[name] < pos {
@@ -97,7 +106,7 @@ func TestSkipsWhatTheReaderPassed(t *testing.T) {
 		}
 		mu.Unlock()
 		<-release // the medium is slow
-	})
+	}))
 	for i := range 50 {
 		mu.Lock()
 		pos = i + 1
@@ -128,7 +137,7 @@ func TestSkipsWhatTheReaderPassed(t *testing.T) {
 // Stop returns promptly with the helpers waiting for room in the window.
 func TestStopWhileWaiting(t *testing.T) {
 	list, _ := names(1000, func(int) bool { return false })
-	a := readahead.Start(list, 4, 2, func(string) {})
+	a := readahead.Start(len(list), 4, 2, func(int) {})
 	done := make(chan struct{})
 	go func() { a.Stop(); close(done) }()
 	select {
