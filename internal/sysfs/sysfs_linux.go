@@ -8,6 +8,8 @@ import (
 	"os"
 	"time"
 
+	"github.com/dualpart/backup/internal/nofollow"
+	"github.com/spf13/afero"
 	"golang.org/x/sys/unix"
 )
 
@@ -64,15 +66,16 @@ func Device(name string) (uint64, error) {
 // ctx is honoured; unlock releases the lock and closes the file.
 func Lock(ctx context.Context, name string) (unlock func() error, err error) {
 	// Open read-only when the file exists: taking the lock then writes
-	// nothing to flash. Never through a final symlink (a dangling one
-	// would make root create a file anywhere), never blocking on a FIFO,
-	// and only a regular file is locked.
-	const safe = unix.O_NOFOLLOW | unix.O_NONBLOCK | unix.O_CLOEXEC
-	f, err := os.OpenFile(name, os.O_RDONLY|safe, 0)
+	// nothing to flash. As nofollow opens: never through a final symlink
+	// (a dangling one would make root create a file anywhere), never
+	// blocking on a FIFO, never a device node (its driver's open could
+	// act), and only a regular file is locked. An exclusive create opens
+	// nothing that was there.
+	f, err := openExisting(name)
 	if os.IsNotExist(err) {
-		f, err = os.OpenFile(name, os.O_RDWR|os.O_CREATE|os.O_EXCL|safe, 0o644)
+		f, err = os.OpenFile(name, os.O_RDWR|os.O_CREATE|os.O_EXCL|unix.O_NOFOLLOW|unix.O_NONBLOCK|unix.O_CLOEXEC, 0o644)
 		if os.IsExist(err) { // another process created it first
-			f, err = os.OpenFile(name, os.O_RDONLY|safe, 0)
+			f, err = openExisting(name)
 		}
 	}
 	if err != nil {
@@ -105,4 +108,14 @@ func Lock(ctx context.Context, name string) (unlock func() error, err error) {
 		// Closing the descriptor releases the flock.
 		return f.Close()
 	}, nil
+}
+
+// openExisting opens the regular file name for reading, as nofollow.Open
+// does on the OS's filesystem.
+func openExisting(name string) (*os.File, error) {
+	f, err := nofollow.Open(afero.NewOsFs(), name)
+	if err != nil {
+		return nil, err
+	}
+	return f.(*os.File), nil
 }

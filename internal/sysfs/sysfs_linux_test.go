@@ -18,8 +18,10 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/dualpart/backup/internal/nofollow"
 	"github.com/dualpart/backup/internal/sysfs"
 	"github.com/dualpart/backup/internal/sysfs/sysfstest"
+	"github.com/dualpart/backup/internal/treetest"
 )
 
 // holdEnv names the lock file a re-executed test binary holds: the other
@@ -516,5 +518,24 @@ func TestSyncerClosed(t *testing.T) {
 	}
 	if err := s.Sync(); err == nil {
 		t.Error("Sync() after Close() = nil, want an error")
+	}
+}
+
+// TestLockNeverOpensADevice: a device node where the lock file should be
+// (usr_data is written by everyone) is refused without being opened: a
+// driver's open can act (a watchdog's node). The node fails to open
+// (treetest.DeadDevice), so an error naming its errno shows it was opened.
+func TestLockNeverOpensADevice(t *testing.T) {
+	name := filepath.Join(t.TempDir(), "app_ver.txt.lock")
+	if err := treetest.DeadDevice(name); err != nil {
+		t.Skipf("no device node to test with: %v", err)
+	}
+	unlock, err := sysfs.Lock(context.Background(), name)
+	if err == nil {
+		unlock()
+		t.Fatal("Lock on a device node succeeded")
+	}
+	if !errors.Is(err, nofollow.ErrNotRegular) {
+		t.Errorf("Lock on a device node = %v: it was open(2)ed, want nofollow.ErrNotRegular", err)
 	}
 }
