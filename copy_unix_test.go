@@ -178,3 +178,44 @@ func openFds(t *testing.T) int {
 	}
 	return len(fds)
 }
+
+// TestReadAheadKeepsNothingPassed: a file the read-ahead opens for an
+// entry the copy has already passed (the helper was slower than the copy,
+// which opened it itself) is closed at once, not kept to the end of the
+// copy: kept files never outnumber the read-ahead's window, whatever the
+// payload's size.
+func TestReadAheadKeepsNothingPassed(t *testing.T) {
+	name := filepath.Join(t.TempDir(), "f")
+	must(t, os.WriteFile(name, []byte("x"), 0o644))
+	open := func() afero.File {
+		f, err := os.Open(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return f
+	}
+	closed := func(f afero.File) bool { return errors.Is(f.Close(), os.ErrClosed) }
+	c := &copyRun{early: map[int]afero.File{}}
+	kept := open()
+	c.keepEarly(3, kept)
+	if c.early[3] != kept {
+		t.Fatal("a file opened ahead of the copy was not kept for it")
+	}
+	c.passedEarly(3)
+	if !closed(kept) || len(c.early) != 0 {
+		t.Errorf("after the copy passed entry 3: closed %v, %d kept; want its file closed, none kept", closed(kept), len(c.early))
+	}
+	late := open()
+	c.keepEarly(2, late)
+	if !closed(late) || len(c.early) != 0 {
+		t.Errorf("a file opened for an entry the copy passed: %d kept, want it closed at once", len(c.early))
+	}
+	ahead := open()
+	c.keepEarly(5, ahead)
+	c.stopReadAhead(nil)
+	after := open()
+	c.keepEarly(9, after)
+	if !closed(ahead) || !closed(after) {
+		t.Errorf("after the copy ended: files still open (kept %v, opened after %v)", !closed(ahead), !closed(after))
+	}
+}

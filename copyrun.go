@@ -32,8 +32,9 @@ type copyRun struct {
 	dirModes []Entry         // directories whose final mode is set once their entries are written
 	stats    CopyStats
 
-	earlyMu sync.Mutex
-	early   map[string]afero.File // source files the read-ahead opened, by name, until the copy takes them
+	earlyMu  sync.Mutex
+	early    map[int]afero.File // source files the read-ahead opened, by index in job.Write, until the copy takes them
+	earlyPos int                // the copy is done with the entries below this index
 }
 
 func (c *copyRun) srcPath(rel string) string {
@@ -64,7 +65,8 @@ func (c *copyRun) run(ctx context.Context) error {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		n, err := c.write(ctx, e)
+		n, err := c.write(ctx, i, e)
+		c.passedEarly(i)
 		ahead.Passed(i)
 		if err != nil {
 			return err
@@ -115,7 +117,7 @@ func (c *copyRun) readAhead() *readahead.Ahead {
 	if !slices.ContainsFunc(c.job.Write, func(e Entry) bool { return warm(&e) }) {
 		return nil
 	}
-	c.early = make(map[string]afero.File, readAheadWindow+readAheadWorkers)
+	c.early = make(map[int]afero.File, readAheadWindow+readAheadWorkers)
 	return readahead.Start(len(c.job.Write), readAheadWorkers, readAheadWindow, func(i int) {
 		e := &c.job.Write[i]
 		if !warm(e) {
@@ -135,23 +137,43 @@ func (c *copyRun) readAhead() *readahead.Ahead {
 		if osf, ok := f.(*os.File); ok {
 			_ = sysfs.WillNeed(osf)
 		}
-		c.earlyMu.Lock()
-		if c.early != nil {
-			c.early[name], f = f, nil
-		}
-		c.earlyMu.Unlock()
-		if f != nil {
-			f.Close()
-		}
+		c.keepEarly(i, f)
 	})
 }
 
-// openSource returns the source file name, opened by the read-ahead if it
-// got there first.
-func (c *copyRun) openSource(name string) (afero.File, error) {
+// keepEarly keeps f, the read-ahead's open of entry i, for the copy, or
+// closes it if the copy has passed i (it opened the file itself) or
+// ended: what is kept is never more than the read-ahead's window.
+func (c *copyRun) keepEarly(i int, f afero.File) {
 	c.earlyMu.Lock()
-	f, ok := c.early[name]
-	delete(c.early, name)
+	if c.early != nil && i >= c.earlyPos {
+		c.early[i], f = f, nil
+	}
+	c.earlyMu.Unlock()
+	if f != nil {
+		f.Close()
+	}
+}
+
+// passedEarly records that the copy is done with entry i, and closes the
+// read-ahead's open of it if the copy did not take it.
+func (c *copyRun) passedEarly(i int) {
+	c.earlyMu.Lock()
+	f, ok := c.early[i]
+	delete(c.early, i)
+	c.earlyPos = max(c.earlyPos, i+1)
+	c.earlyMu.Unlock()
+	if ok {
+		f.Close()
+	}
+}
+
+// openSource returns the source file name, entry i of job.Write, opened
+// by the read-ahead if it got there first.
+func (c *copyRun) openSource(i int, name string) (afero.File, error) {
+	c.earlyMu.Lock()
+	f, ok := c.early[i]
+	delete(c.early, i)
 	c.earlyMu.Unlock()
 	if ok {
 		return f, nil
@@ -251,7 +273,7 @@ func (c *copyRun) clear(name string, wantDir bool) (isDir bool, err error) {
 	return false, nil
 }
 
-func (c *copyRun) write(ctx context.Context, e Entry) (int64, error) {
+func (c *copyRun) write(ctx context.Context, i int, e Entry) (int64, error) {
 	name := c.dstPath(e.Path)
 	isDir, err := c.clear(name, e.Type == manifest.Dir)
 	if err != nil {
@@ -302,16 +324,16 @@ func (c *copyRun) write(ctx context.Context, e Entry) (int64, error) {
 		c.changed[filepath.Dir(name)] = true
 		return 0, nil
 	}
-	return c.writeFile(ctx, e, name)
+	return c.writeFile(ctx, i, e, name)
 }
 
 // earlyWriteback is the size from which a file's write-back is started as
 // soon as it is written, on the whole-filesystem sync path.
 const earlyWriteback = 64 << 10
 
-func (c *copyRun) writeFile(ctx context.Context, e Entry, name string) (int64, error) {
+func (c *copyRun) writeFile(ctx context.Context, i int, e Entry, name string) (int64, error) {
 	src := c.srcPath(e.Path)
-	in, err := c.openSource(src)
+	in, err := c.openSource(i, src)
 	if err != nil {
 		return 0, fmt.Errorf("copy %q: %w", src, err)
 	}
