@@ -45,6 +45,9 @@ type fdWalk struct {
 	stats  [][]fdStat  // the stat results of each level's current chunk
 	xattrs []*xattrBuf // a getxattrat buffer for each statting goroutine
 	procs  int         // goroutines that stat a directory's entries
+
+	mu   sync.Mutex // guards free, shared with the goroutines reading ahead
+	free [][]fdStat // stats buffers, for reading ahead
 }
 
 // fdStat is what the statting goroutines find of one name: fstatat's
@@ -79,21 +82,32 @@ func (w *walker) fd(root string) (bool, error) {
 	// system calls, most of a check's time, then overlap on a machine of
 	// several cores, and wait on the flash together. They are visited
 	// in order, one at a time, as the walk through afero visits them.
+	// The directories below are read ahead (dirAhead): on a cold cache
+	// their inodes lie in other blocks, read while the walk is elsewhere.
 	procs := min(max(runtime.GOMAXPROCS(0), 1), 4)
 	w.fdw = &fdWalk{dirent: make([]byte, 8<<10), link: make([]byte, 256), procs: procs}
 	for range procs {
 		w.fdw.xattrs = append(w.fdw.xattrs, &xattrBuf{b: make([]byte, 64)})
 	}
-	return true, w.fdDir(fd, root, "", 0)
+	return true, w.fdDir(fd, root, "", 0, nil)
 }
 
 // fdDir walks the directory open at fd, its path name and relative path
 // rel, depth levels below the root; walker.dir through afero does the same.
-func (w *walker) fdDir(fd int, name, rel string, depth int) error {
+// pre, if not nil, is the directory read ahead: its names and the stats of
+// its first chunk.
+func (w *walker) fdDir(fd int, name, rel string, depth int, pre *dirAhead) error {
 	if err := w.ctx.Err(); err != nil {
 		return err
 	}
-	names, err := w.readNames(fd, name, depth)
+	var names []string
+	var err error
+	if pre != nil {
+		names, err = pre.names, pre.err
+		defer w.fdw.putStats(pre.stats)
+	} else {
+		names, err = w.readNames(fd, name, depth)
+	}
 	if err != nil {
 		return err
 	}
@@ -101,16 +115,24 @@ func (w *walker) fdDir(fd int, name, rel string, depth int) error {
 	for len(f.stats) <= depth {
 		f.stats = append(f.stats, make([]fdStat, statChunk))
 	}
+	ahead := aheadQueue{w: w, fd: fd, dir: name, children: depth+1 < maxFDDepth}
+	defer ahead.close()
 	for start := 0; start < len(names); start += statChunk {
 		chunk := names[start:min(start+statChunk, len(names))]
-		stats := f.stats[depth][:len(chunk)]
-		w.statAll(fd, name, rel, chunk, stats)
+		var stats []fdStat
+		if start == 0 && pre != nil {
+			stats = pre.stats
+		} else {
+			stats = f.stats[depth][:len(chunk)]
+			w.statAll(fd, name, rel, chunk, stats)
+		}
+		ahead.add(rel, chunk, stats)
 		for i, n := range chunk {
 			r := n
 			if rel != "" {
 				r = rel + "/" + n
 			}
-			if err := w.fdVisit(fd, name, n, r, &stats[i], depth); err != nil {
+			if err := w.fdVisit(fd, name, n, r, &stats[i], depth, &ahead); err != nil {
 				return err
 			}
 		}
@@ -119,8 +141,9 @@ func (w *walker) fdDir(fd int, name, rel string, depth int) error {
 }
 
 // fdVisit visits the entry n of the directory open at fd, path dir,
-// found as s says, and descends into it if it is a directory.
-func (w *walker) fdVisit(fd int, dir, n, rel string, s *fdStat, depth int) error {
+// found as s says, and descends into it if it is a directory, taking it
+// from ahead where it was read ahead.
+func (w *walker) fdVisit(fd int, dir, n, rel string, s *fdStat, depth int, ahead *aheadQueue) error {
 	if s.skip {
 		return nil
 	}
@@ -138,24 +161,167 @@ func (w *walker) fdVisit(fd int, dir, n, rel string, s *fdStat, depth int) error
 	if depth+1 >= maxFDDepth {
 		return w.dir(child, rel)
 	}
-	cfd, err := openDirAt(fd, n)
+	pre := ahead.take(n)
+	var cfd int
+	if pre != nil {
+		cfd, err = pre.fd, pre.openErr
+	} else {
+		cfd, err = openDirAt(fd, n)
+	}
 	if err != nil {
 		return &fs.PathError{Op: "open", Path: child, Err: err}
 	}
 	defer unix.Close(cfd)
-	return w.fdDir(cfd, child, rel, depth+1)
+	return w.fdDir(cfd, child, rel, depth+1, pre)
+}
+
+// readAhead is how many directories of a directory a walk reads ahead of
+// its visit, each by a goroutine of its own: opened, listed and the first
+// statChunk of its names statted. On a cold cache (every boot, on the
+// module) a directory's inodes lie in blocks of their own, and a walk
+// that waited for one directory at a time waited for one read at a time:
+// a cold check of 100,000 files took 1.4 s a side where a parallel find
+// took 0.7 s. Bounded, as the descriptors it holds: readAhead a level.
+const readAhead = 4
+
+// dirAhead is a directory read ahead of its visit.
+type dirAhead struct {
+	name    string // in its parent
+	done    chan struct{}
+	fd      int   // open, unless openErr
+	openErr error // openDirAt's
+	names   []string
+	err     error    // listing it
+	stats   []fdStat // of names[:statChunk] at most
+}
+
+// aheadQueue reads ahead the subdirectories of the directory open at fd,
+// path dir, in the order the walk visits them.
+type aheadQueue struct {
+	w        *walker
+	fd       int
+	dir      string
+	children bool        // the walk descends into them by descriptor
+	next     []candidate // subdirectories not yet read ahead, in order
+	running  []*dirAhead // read ahead, not yet taken, in order
+}
+
+type candidate struct{ name, rel string }
+
+// add queues the subdirectories among chunk, as stats found them, and
+// starts reading ahead up to readAhead of them. An entry the walk will
+// not descend into (excluded, a temporary name, an error) is left out.
+func (q *aheadQueue) add(rel string, chunk []string, stats []fdStat) {
+	if !q.children {
+		return
+	}
+	q.next = q.next[:0]
+	for i, n := range chunk {
+		s := &stats[i]
+		if s.skip || s.err != nil || s.st.Mode&unix.S_IFMT != unix.S_IFDIR || IsTemp(n) {
+			continue
+		}
+		r := n
+		if rel != "" {
+			r = rel + "/" + n
+		}
+		q.next = append(q.next, candidate{n, r})
+	}
+	q.fill()
+}
+
+func (q *aheadQueue) fill() {
+	for len(q.running) < readAhead && len(q.next) > 0 {
+		c := q.next[0]
+		q.next = q.next[1:]
+		a := &dirAhead{name: c.name, done: make(chan struct{}), fd: -1}
+		q.running = append(q.running, a)
+		go q.w.readAhead(q.fd, q.dir, c, a)
+	}
+}
+
+// take returns the directory n read ahead, nil if it was not, after it is
+// read; the caller then owns its descriptor. Those read ahead before it,
+// which the walk passed without descending into them, are closed.
+func (q *aheadQueue) take(n string) *dirAhead {
+	for len(q.running) > 0 && q.running[0].name < n {
+		q.drop(q.running[0])
+		q.running = q.running[1:]
+	}
+	if len(q.running) == 0 || q.running[0].name != n {
+		return nil
+	}
+	a := q.running[0]
+	q.running = q.running[1:]
+	<-a.done
+	q.fill()
+	return a
+}
+
+// close waits for what is still read ahead and closes it: the walk of the
+// directory is over, or stopped.
+func (q *aheadQueue) close() {
+	for _, a := range q.running {
+		q.drop(a)
+	}
+	q.running, q.next = nil, nil
+}
+
+func (q *aheadQueue) drop(a *dirAhead) {
+	<-a.done
+	if a.openErr == nil {
+		unix.Close(a.fd)
+	}
+	q.w.fdw.putStats(a.stats)
+}
+
+// readAhead opens c, relative to the directory open at fd (path dir),
+// lists it and stats the first chunk of its names, into a.
+func (w *walker) readAhead(fd int, dir string, c candidate, a *dirAhead) {
+	defer close(a.done)
+	a.fd, a.openErr = openDirAt(fd, c.name)
+	if a.openErr != nil {
+		return
+	}
+	name := filepath.Join(dir, c.name)
+	a.names, a.err = readDirent(a.fd, name, make([]byte, 8<<10), nil)
+	if a.err != nil {
+		return
+	}
+	chunk := a.names[:min(len(a.names), statChunk)]
+	a.stats = w.fdw.getStats(len(chunk))
+	w.markSkips(c.rel, chunk, a.stats)
+	w.statSome(a.fd, name, chunk, a.stats, 0, 1, &xattrBuf{b: make([]byte, 64)})
+}
+
+// getStats returns a buffer for the stats of n names, n <= statChunk;
+// putStats gives it back.
+func (f *fdWalk) getStats(n int) []fdStat {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for i := len(f.free) - 1; i >= 0; i-- {
+		if s := f.free[i]; cap(s) >= n {
+			f.free[i] = f.free[len(f.free)-1]
+			f.free = f.free[:len(f.free)-1]
+			return s[:n]
+		}
+	}
+	return make([]fdStat, n)
+}
+
+func (f *fdWalk) putStats(s []fdStat) {
+	if s == nil {
+		return
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.free = append(f.free, s)
 }
 
 // statAll fills stats with what names, in the directory open at fd, path
 // dir and relative path rel, are, splitting the work among the walk's goroutines.
 func (w *walker) statAll(fd int, dir, rel string, names []string, stats []fdStat) {
-	for i, n := range names {
-		r := n
-		if rel != "" {
-			r = rel + "/" + n
-		}
-		stats[i] = fdStat{skip: w.x.matchSelf(r) || w.mode == scanCheck && IsTemp(n)}
-	}
+	w.markSkips(rel, names, stats)
 	procs := w.fdw.procs
 	if len(names) < 32 {
 		procs = 1 // not worth a goroutine
@@ -173,6 +339,18 @@ func (w *walker) statAll(fd int, dir, rel string, names []string, stats []fdStat
 		}()
 	}
 	wg.Wait()
+}
+
+// markSkips resets stats for names, in the directory of relative path rel,
+// marking those the walk skips.
+func (w *walker) markSkips(rel string, names []string, stats []fdStat) {
+	for i, n := range names {
+		r := n
+		if rel != "" {
+			r = rel + "/" + n
+		}
+		stats[i] = fdStat{skip: w.x.matchSelf(r) || w.mode == scanCheck && IsTemp(n)}
+	}
 }
 
 // statSome stats every procs-th name from the k-th.
@@ -250,20 +428,29 @@ func (w *walker) readNames(fd int, name string, depth int) ([]string, error) {
 	for len(f.names) <= depth {
 		f.names = append(f.names, nil)
 	}
-	names := f.names[depth][:0]
+	names, err := readDirent(fd, name, f.dirent, f.names[depth][:0])
+	if err != nil {
+		return nil, err
+	}
+	f.names[depth] = names
+	return names, nil
+}
+
+// readDirent appends to names those in the directory open at fd, path
+// name, and sorts them, using buf for getdents.
+func readDirent(fd int, name string, buf []byte, names []string) ([]string, error) {
 	for {
 		var n int
-		err := ignoringEINTR(func() (err error) { n, err = unix.ReadDirent(fd, f.dirent); return err })
+		err := ignoringEINTR(func() (err error) { n, err = unix.ReadDirent(fd, buf); return err })
 		if err != nil {
 			return nil, fmt.Errorf("read directory %q: %w", name, &fs.PathError{Op: "readdirent", Path: name, Err: err})
 		}
 		if n <= 0 {
 			break
 		}
-		_, _, names = unix.ParseDirent(f.dirent[:n], -1, names)
+		_, _, names = unix.ParseDirent(buf[:n], -1, names)
 	}
 	sort.Strings(names)
-	f.names[depth] = names
 	return names, nil
 }
 

@@ -57,7 +57,21 @@ func fdTree(t *testing.T) string {
 		deep += fmt.Sprintf("/d%d", i)
 	}
 	write(deep+"/leaf", "leaf", 0o644)
-	for link, target := range map[string]string{"lib/libapp.so": "libapp.so.1", "lib/dangling": "../nothing", "bin/up": ".."} {
+	// Directories with more subdirectories than a walk reads ahead:
+	// among them an excluded one (TestWalkByFDMatchesAfero), one with a
+	// temporary name, an empty one, a file and a symlink to a directory,
+	// which the walk does not descend into.
+	for i := range 3 * readAhead {
+		for j := range readAhead + 2 {
+			write(fmt.Sprintf("tree/d%02d/s%d/f", i, j), fmt.Sprint(i, j), 0o644)
+		}
+	}
+	write("tree/"+TempPrefix+"dir/f", "leftover", 0o644)
+	write("tree/d05-file", "a file among directories", 0o644)
+	if err := os.Mkdir(filepath.Join(root, "tree/d07-empty"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for link, target := range map[string]string{"lib/libapp.so": "libapp.so.1", "lib/dangling": "../nothing", "bin/up": "..", "tree/d06-link": "d06"} {
 		name := filepath.Join(root, filepath.FromSlash(link))
 		if err := os.MkdirAll(filepath.Dir(name), 0o755); err != nil {
 			t.Fatal(err)
@@ -99,7 +113,7 @@ func bothWalks[T any](t *testing.T, what string, f func(fsys afero.Fs) (T, error
 func TestWalkByFDMatchesAfero(t *testing.T) {
 	root := fdTree(t)
 	ctx := context.Background()
-	x, err := NewExclude([]string{"big/f01*", "lib/dangling"})
+	x, err := NewExclude([]string{"big/f01*", "lib/dangling", "tree/d03", "tree/d09/s1"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -119,7 +133,7 @@ func TestWalkByFDMatchesAfero(t *testing.T) {
 				return Scan(ctx, fsys, root, true)
 			})
 			want := bothWalks(t, "Scan(hash, WithExclude)", func(fsys afero.Fs) ([]Entry, error) {
-				return Scan(ctx, fsys, root, true, WithExclude(MustExclude(t, "etc/"+TempPrefix+"*")))
+				return Scan(ctx, fsys, root, true, WithExclude(MustExclude(t, "etc/"+TempPrefix+"*", "tree/"+TempPrefix+"*")))
 			})
 			for _, full := range []bool{false, true} {
 				got := bothWalks(t, fmt.Sprintf("Mismatches(full=%v)", full), func(fsys afero.Fs) ([]Mismatch, error) {
@@ -136,7 +150,7 @@ func TestWalkByFDMatchesAfero(t *testing.T) {
 func TestWalkByFDMismatchesMatchAfero(t *testing.T) {
 	root := fdTree(t)
 	ctx := context.Background()
-	want, err := Scan(ctx, afero.NewOsFs(), root, true, WithExclude(MustExclude(t, "etc/"+TempPrefix+"*")))
+	want, err := Scan(ctx, afero.NewOsFs(), root, true, WithExclude(MustExclude(t, "etc/"+TempPrefix+"*", "tree/"+TempPrefix+"*")))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -188,6 +202,57 @@ func TestWalkByFDMismatchesMatchAfero(t *testing.T) {
 	bothWalks(t, "Mismatches of a missing payload", func(fsys afero.Fs) ([]Mismatch, error) {
 		return Mismatches(ctx, fsys, root+"-gone", want, false, 0)
 	})
+}
+
+// TestWalkByFDReadAheadClosesWhatItOpens stops walks at every point (a
+// visit's error, a cancelled context) and checks that the directories
+// read ahead of the visits are all closed.
+func TestWalkByFDReadAheadClosesWhatItOpens(t *testing.T) {
+	if _, err := os.Stat("/proc/self/fd"); err != nil {
+		t.Skipf("no /proc/self/fd to count descriptors: %v", err)
+	}
+	root := fdTree(t)
+	open := func() int {
+		t.Helper()
+		fds, err := os.ReadDir("/proc/self/fd")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return len(fds)
+	}
+	all, err := ScanAll(context.Background(), afero.NewOsFs(), root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	before := open()
+	stop := errors.New("stop")
+	for k := 0; k < len(all); k += 7 {
+		visits := 0
+		err := walk(context.Background(), afero.NewOsFs(), root, scanDest, nil, func(Entry) error {
+			if visits++; visits > k {
+				return stop
+			}
+			return nil
+		})
+		if !errors.Is(err, stop) {
+			t.Fatalf("walk stopped at visit %d = %v, want the visit's error", k+1, err)
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		visits = 0
+		err = walk(ctx, afero.NewOsFs(), root, scanDest, nil, func(Entry) error {
+			if visits++; visits > k {
+				cancel()
+			}
+			return nil
+		})
+		cancel()
+		if !errors.Is(err, context.Canceled) {
+			t.Fatalf("walk cancelled at visit %d = %v, want context.Canceled", k+1, err)
+		}
+		if after := open(); after != before {
+			t.Fatalf("after a walk stopped at visit %d, %d descriptors are open, %d before", k+1, after, before)
+		}
+	}
 }
 
 func MustExclude(t *testing.T, patterns ...string) *Exclude {
