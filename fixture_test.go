@@ -85,7 +85,7 @@ const noTag = "<none>"
 func seal(t testing.TB, s Side) {
 	t.Helper()
 	p := New(s, Side{Fs: afero.NewMemMapFs(), Dir: "/unused/apps", Tag: "/unused/tag"})
-	f, err := p.inspect(context.Background(), s)
+	f, err := p.inspect(context.Background(), s, nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -324,7 +324,7 @@ func TestInspectBothAtOnce(t *testing.T) {
 		got  *found
 		side Side
 	}{{pf, e.primary}, {bf, e.backup}} {
-		alone, err := p.inspect(context.Background(), c.side)
+		alone, err := p.inspect(context.Background(), c.side, nil, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -338,5 +338,60 @@ func TestInspectBothAtOnce(t *testing.T) {
 	}
 	if calls < 3 {
 		t.Errorf("the reader was called %d times, want at least 3 (two tags and a manifest)", calls)
+	}
+}
+
+// TestIdenticalManifestParsedOnce: where the backup's manifest holds the
+// primary's bytes, as after every copy, the backup takes the primary's
+// manifest as parsed rather than parsing its own (a boot in agreement
+// parses one manifest, not two). Where the bytes differ, or the shared
+// bytes do not parse, each side's manifest is its own, with its own error.
+func TestIdenticalManifestParsedOnce(t *testing.T) {
+	for _, kind := range kinds {
+		t.Run(kind, func(t *testing.T) {
+			ctx := context.Background()
+			e := newEnv(t, kind)
+			put(t, e.primary, appV1(hasLinks(e)), "1\n")
+			reconcile(t, e.pair())
+			for _, v := range []VerifyLevel{VerifyNone, VerifyQuick, VerifyFull} {
+				pf, bf, err := e.pair(WithVerify(v)).inspectBoth(ctx)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if pf.status.State != StateOK || bf.status.State != StateOK {
+					t.Fatalf("verify %v: states %v, %v; want ok, ok", v, pf.status.State, bf.status.State)
+				}
+				if pf.man == nil || pf.man != bf.man {
+					t.Errorf("verify %v: the backup parsed a manifest of the same bytes again", v)
+				}
+			}
+			good, err := afero.ReadFile(e.primary.Fs, e.primary.manifestPath())
+			if err != nil {
+				t.Fatal(err)
+			}
+			// One flipped bit on the backup: its own parse, which fails.
+			bad := append([]byte(nil), good...)
+			bad[30] ^= 1
+			writeFile(t, e.backup.Fs, e.backup.manifestPath(), string(bad), 0o644)
+			pf, bf, err := e.pair().inspectBoth(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if pf.status.State != StateOK || bf.status.State != StateDamaged || !errors.Is(bf.status.Err, ErrBadManifest) {
+				t.Errorf("backup manifest flipped: states %v, %v (%v); want ok, damaged with ErrBadManifest", pf.status.State, bf.status.State, bf.status.Err)
+			}
+			// The same bad bytes on both: each side damaged, each error
+			// naming its own manifest.
+			writeFile(t, e.primary.Fs, e.primary.manifestPath(), string(bad), 0o644)
+			pf, bf, err = e.pair().inspectBoth(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, f := range []*found{pf, bf} {
+				if f.status.State != StateDamaged || !errors.Is(f.status.Err, ErrBadManifest) || !strings.Contains(f.status.Err.Error(), f.side.manifestPath()) {
+					t.Errorf("%s: both manifests flipped alike: %v (%v); want damaged with ErrBadManifest naming %q", f.side.Dir, f.status.State, f.status.Err, f.side.manifestPath())
+				}
+			}
+		})
 	}
 }

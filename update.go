@@ -39,7 +39,7 @@ func (p *Pair) Update(ctx context.Context, fn func(tx *Tx) error) (Result, error
 	if cur == nil {
 		return res, fmt.Errorf("update: %w", ErrNoVersion)
 	}
-	pf, err := p.inspect(ctx, p.primary)
+	pf, err := p.inspect(ctx, p.primary, nil, nil)
 	if err != nil {
 		return res, err
 	}
