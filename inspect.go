@@ -285,13 +285,18 @@ func (t *twin) publish(m *manifest.Manifest) {
 	})
 }
 
-// same returns the primary's manifest as parsed if s's manifest holds
-// the same bytes and the primary's parsed; nil otherwise.
+// same returns the primary's manifest as parsed if the primary's parsed
+// and s's manifest holds the same bytes; nil otherwise. It waits for the
+// primary's inspection to publish first, so that nothing is read through
+// a primary that inspection refused (a symlinked path, say).
 func (t *twin) same(s Side) *manifest.Manifest {
-	if t == nil || !sameBytes(t.primary.Fs, t.primary.manifestPath(), s.Fs, s.manifestPath(), manifest.MaxSize) {
+	if t == nil {
 		return nil
 	}
 	<-t.done
+	if t.m == nil || !sameBytes(t.primary.Fs, t.primary.manifestPath(), s.Fs, s.manifestPath(), manifest.MaxSize) {
+		return nil
+	}
 	return t.m
 }
 
