@@ -8,8 +8,10 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/dualpart/backup/internal/fstest"
 	"github.com/google/go-cmp/cmp"
@@ -206,6 +208,120 @@ func TestReadBack(t *testing.T) {
 				t.Errorf("FilesWritten = %d, want every entry plus the one rewrite", res.FilesWritten)
 			}
 		})
+	}
+}
+
+// TestReadBackWhileCopying: on the operating system's filesystem each
+// batch of a copy is read back from the medium while the next is written
+// (the last file is not yet in place when the first is read back), and a
+// file read back wrong there is rewritten once, or fails the copy with
+// ErrReadBack when wrong again, as the read-back after the copy does (on
+// the in-memory filesystem, where every file is read back after the
+// copy).
+func TestReadBackWhileCopying(t *testing.T) {
+	for _, kind := range kinds {
+		for _, tc := range []struct {
+			name    string
+			times   int // reads of the target that find it wrong (< 0: every one)
+			wantErr error
+		}{{"kept on the second write", 1, nil}, {"never kept", -1, ErrReadBack}} {
+			t.Run(kind+"/"+tc.name, func(t *testing.T) {
+				e := newEnv(t, kind)
+				v := tree{}
+				for i := range 12 {
+					v[fmt.Sprintf("f%02d", i)] = file(0o644, fmt.Sprintf("file %02d\n", i))
+				}
+				put(t, e.primary, v, "1\n")
+				target := filepath.Join(e.backup.Dir, "f01") // of the first batch
+				last := filepath.Join(e.backup.Dir, "f11")   // of the last one
+				var (
+					mu        sync.Mutex
+					first     = true
+					lastThere bool
+					wrong     int
+				)
+				beforeReadBack = func(name string) {
+					mu.Lock()
+					defer mu.Unlock()
+					if first {
+						first = false
+						_, err := e.backup.Fs.Stat(last)
+						lastThere = err == nil
+					}
+					if name == target && (tc.times < 0 || wrong < tc.times) {
+						// What the flash kept: other bytes, the same size.
+						wrong++
+						if err := afero.WriteFile(e.backup.Fs, name, []byte("FILE 01\n"), 0o644); err != nil {
+							t.Error(err)
+						}
+					}
+				}
+				defer func() { beforeReadBack = nil }()
+				twoAFile := optionFunc(func(c *config) { c.batch = batchLimit{files: 2, bytes: 1 << 40} })
+				res, err := e.pair(twoAFile).Reconcile(context.Background())
+				if !errors.Is(err, tc.wantErr) {
+					t.Fatalf("Reconcile() = %v, want %v", err, tc.wantErr)
+				}
+				if want := kind == "mem"; lastThere != want {
+					t.Errorf("the last file in place when the first was read back: %v, want %v", lastThere, want)
+				}
+				if want := 2; tc.times < 0 && wrong != want {
+					t.Errorf("the file was read back wrong %d times, want %d", wrong, want)
+				}
+				if tc.wantErr != nil {
+					if got := readTag(t, e.backup); got != "<missing>" {
+						t.Errorf("backup tag after %v = %q, want it absent", err, got)
+					}
+					return
+				}
+				if res.FilesWritten != len(v)+1 {
+					t.Errorf("FilesWritten = %d, want every file plus the one rewrite", res.FilesWritten)
+				}
+				if diff := cmp.Diff(v.Describe(), readTree(t, e.backup)); diff != "" {
+					t.Errorf("backup payload (-want +got):\n%s", diff)
+				}
+				if got := readTag(t, e.backup); got != "1\n" {
+					t.Errorf("backup tag = %q, want 1", got)
+				}
+			})
+		}
+	}
+}
+
+// TestReadBackWhileCopyingCancelled: a context cancelled while a batch is
+// read back stops the copy with its error and no tag, and the read-back
+// ends with Reconcile.
+func TestReadBackWhileCopyingCancelled(t *testing.T) {
+	e := newEnv(t, "os")
+	v := tree{}
+	for i := range 40 {
+		v[fmt.Sprintf("f%02d", i)] = file(0o644, fmt.Sprintf("file %02d\n", i))
+	}
+	put(t, e.primary, v, "1\n")
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var reads atomic.Int64
+	beforeReadBack = func(string) {
+		if reads.Add(1) == 3 {
+			cancel()
+		}
+	}
+	defer func() { beforeReadBack = nil }()
+	twoAFile := optionFunc(func(c *config) { c.batch = batchLimit{files: 2, bytes: 1 << 40} })
+	_, err := e.pair(twoAFile).Reconcile(ctx)
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("Reconcile() = %v, want context.Canceled", err)
+	}
+	n := reads.Load()
+	if n < 3 || n > 8 {
+		t.Errorf("%d files read back, want 3 and at most the batches in hand after", n)
+	}
+	if got := readTag(t, e.backup); got != "<missing>" {
+		t.Errorf("backup tag = %q, want it absent", got)
+	}
+	time.Sleep(10 * time.Millisecond)
+	if m := reads.Load(); m != n {
+		t.Errorf("%d files read back after Reconcile returned", m-n)
 	}
 }
 

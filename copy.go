@@ -65,6 +65,13 @@ type CopyJob struct {
 	// filesystem durable at once (syncfs): the copier then syncs each
 	// batch with it instead of file by file and directory by directory.
 	syncAll func() error
+	// landed, when set, is told the indexes in Write of each batch's
+	// files once they are durable under their final names (DefaultCopier
+	// calls it after every batch, with the job's Write), so that they are
+	// read back from the medium while the next batch is written. It may
+	// wait for the previous batch's read-back; it returns at once when
+	// ctx is done.
+	landed func(write []Entry, idx []int)
 }
 
 // Progressed reports that the entry at path was written with n bytes. A

@@ -28,6 +28,7 @@ type copyRun struct {
 	src, dst afero.Fs
 	changed  map[string]bool // directories whose entries or mode changed since the last sync
 	pending  [][2]string     // temporary files of the batch, and their final names
+	landing  []int           // the indexes in job.Write of the batch's files
 	pendingN int64           // bytes of the batch
 	dirModes []Entry         // directories whose final mode is set once their entries are written
 	stats    CopyStats
@@ -378,6 +379,7 @@ func (c *copyRun) writeFile(ctx context.Context, i int, e Entry, name string) (i
 		return n, err
 	}
 	c.pending = append(c.pending, [2]string{tmp, name})
+	c.landing = append(c.landing, i)
 	c.pendingN += n
 	return n, nil
 }
@@ -420,7 +422,14 @@ func (c *copyRun) flush(ctx context.Context) error {
 		c.changed[filepath.Dir(p[1])] = true
 	}
 	c.pending, c.pendingN = nil, 0
-	return c.syncDirs(ctx)
+	if err := c.syncDirs(ctx); err != nil {
+		return err
+	}
+	if c.job.landed != nil && len(c.landing) > 0 {
+		c.job.landed(c.job.Write, c.landing)
+	}
+	c.landing = nil
+	return nil
 }
 
 // chmod gives the entries that hold the right content with another mode,

@@ -118,8 +118,9 @@
 // process that is not root can fill a 0555 directory). Then every entry is
 // checked by stat and, unless WithReadBack(false), every file written is
 // read back from the medium (its cached pages dropped with
-// posix_fadvise(DONTNEED) where the OS has it): a file the flash did not
-// keep is rewritten once, and a second failure fails the copy with
+// posix_fadvise(DONTNEED) where the OS has it; on the OS's filesystem each
+// batch once it is synced, while the next one is written): a file the
+// flash did not keep is rewritten once, and a second failure fails the copy with
 // ErrReadBack and no tag. Last, the manifest and then the tag are written,
 // each atomically. Temporary names start with ".dualpart-tmp-" and are
 // reserved: leftovers are removed (and counted as free room) by the next
