@@ -14,14 +14,15 @@ import (
 	"github.com/dualpart/backup/internal/treetest"
 )
 
-// TestReadBack copies 8 MiB to an empty backup twice, by default and with
-// --read-back=false, and counts what the copy read from the backup's
-// device (/sys/block/loopN/stat, sectors read). By default every file
-// written is read back from the medium before the tag, its cached pages
-// dropped first, so the count must reach the payload; with
+// TestReadBack copies 24 MiB (three 8 MiB batches) to an empty backup
+// twice, by default and with --read-back=false, and counts what the copy
+// read from the backup's device (/sys/block/loopN/stat, sectors read). By
+// default every file written is read back from the medium before the tag,
+// its cached pages dropped first (each batch once it is synced, while the
+// next is written), so the count must reach the payload; with
 // --read-back=false the copy reads only a little metadata from it.
 func TestReadBack(t *testing.T) {
-	const files, fileSize = 8, 1 << 20
+	const files, fileSize = 24, 1 << 20
 	tr := treetest.Tree{"blob": treetest.Dir(0o755)}
 	for i := 0; i < files; i++ {
 		tr[fmt.Sprintf("blob/f%03d", i)] = treetest.Gen(0o644, fileSize, seedOf("readback", i))
@@ -44,6 +45,9 @@ func TestReadBack(t *testing.T) {
 		res, p := r.run(t, "reconcile", tc.flags...)
 		if res.code != 0 || p.Action != "primary-to-backup" {
 			t.Fatalf("reconcile %q: exit %d, action %s, error %q; want 0, primary-to-backup\n%s", tc.flags, res.code, p.Action, p.Error, res.stderr)
+		}
+		if p.BytesWritten != payload {
+			t.Errorf("reconcile %q wrote %d bytes, want the payload's %d (a file read back wrong was rewritten)", tc.flags, p.BytesWritten, payload)
 		}
 		read := 512 * (sectorsRead(t, r.data) - before)
 		t.Logf("reconcile %q copied %d bytes and read %d bytes from usr_data's device", tc.flags, p.BytesWritten, read)
