@@ -5,8 +5,11 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
+	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync/atomic"
 
 	"github.com/dualpart/backup/internal/durable"
@@ -30,17 +33,128 @@ func (e *sourceDamaged) Unwrap() error { return e.err }
 // result, then write dst's manifest and, last, its tag. pl is the plan of
 // that copy, or nil to plan it here.
 func (p *Pair) copyOver(ctx context.Context, src, dst *found, pl *copyPlan) (CopyStats, error) {
+	adopting := false
 	if src.man == nil {
-		if err := p.adopt(ctx, src); err != nil {
-			return CopyStats{}, err
+		var err error
+		if pl == nil {
+			if adopting, err = p.listToAdopt(ctx, src, dst); err != nil {
+				return CopyStats{}, err
+			}
+		}
+		if !adopting {
+			if err := p.adopt(ctx, src); err != nil {
+				return CopyStats{}, err
+			}
 		}
 	}
 	if pl == nil {
 		var err error
 		if pl, err = p.plan(ctx, src, dst); err != nil {
+			src.unlist(adopting)
 			return CopyStats{}, err
 		}
+		if adopting && !writesAll(pl) {
+			// The destination was found empty, and is not now: its
+			// files are compared with the source's digests, which a
+			// full read computes first after all.
+			src.unlist(adopting)
+			adopting = false
+			if err := p.adopt(ctx, src); err != nil {
+				return CopyStats{}, err
+			}
+			if pl, err = p.plan(ctx, src, dst); err != nil {
+				return CopyStats{}, err
+			}
+		}
 	}
+	stats, err := p.copyPlanned(ctx, src, dst, pl, adopting)
+	if err != nil {
+		src.unlist(adopting)
+	}
+	return stats, err
+}
+
+// listToAdopt lists an unverified src (one without a manifest) without
+// reading its files, where the copy can compute its digests instead: over
+// a missing destination with an empty (or no) payload directory, which
+// has nothing to lose and nothing to compare, by DefaultCopier, which
+// hashes every file as it reads it. The design's first step writes an
+// unverified source's manifest from a full read before the copy; this
+// way that read is the copy's own, and the source's manifest is written
+// from it once the copy is read back, before the destination's manifest
+// and tag (adoptCopied). A first copy of a side as flashed then reads its
+// source once, not twice. A copy that fails leaves src as it was found:
+// unverified, no manifest written. It reports whether it listed src.
+func (p *Pair) listToAdopt(ctx context.Context, src, dst *found) (bool, error) {
+	_, hashesAsItCopies := p.cfg.copier.(DefaultCopier)
+	if !hashesAsItCopies || dst.status.State != StateMissing || p.cfg.keyring != nil || p.cfg.tagFirst {
+		return false, nil
+	}
+	if !emptyDir(dst.side.Fs, dst.side.Dir) {
+		return false, nil
+	}
+	entries, err := manifest.ListSource(ctx, src.side.Fs, src.side.Dir, p.cfg.scan...)
+	if err != nil {
+		return false, fmt.Errorf("read %q: %w", src.side.Dir, err)
+	}
+	src.man = &manifest.Manifest{Version: strings.Trim(string(src.tag), " \t\r\n"), Entries: entries}
+	return true, nil
+}
+
+// unlist undoes listToAdopt where adopting is set: src is unverified
+// again, with no manifest.
+func (f *found) unlist(adopting bool) {
+	if adopting {
+		f.man, f.hashed = nil, false
+	}
+}
+
+// emptyDir reports whether dir is missing, or a real directory with
+// nothing in it.
+func emptyDir(fsys afero.Fs, dir string) bool {
+	fi, err := manifest.Lstat(fsys, dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return true
+	}
+	if err != nil || !fi.IsDir() {
+		return false
+	}
+	d, err := nofollow.Open(fsys, dir)
+	if err != nil {
+		return false
+	}
+	defer d.Close()
+	_, err = d.Readdirnames(1)
+	return err == io.EOF
+}
+
+// writesAll reports whether pl writes every entry of the source and
+// changes nothing else: a copy over an empty destination.
+func writesAll(pl *copyPlan) bool {
+	return len(pl.job.Write) == len(pl.entries) && len(pl.job.Remove) == 0 && len(pl.job.Chmod) == 0
+}
+
+// adoptCopied completes the manifest of a source listToAdopt listed from
+// the digests the copier computed as it read each file, which the copy's
+// check proved on the destination, and writes it beside the source's tag
+// (or keeps it in memory, as adopt does). The destination's manifest, the
+// same entries, is measured again for the commit.
+func (p *Pair) adoptCopied(src *found, pl *copyPlan) error {
+	var zero [sha256.Size]byte
+	for i := range pl.entries {
+		if pl.entries[i].Type == manifest.File && pl.entries[i].SHA256 == zero {
+			return fmt.Errorf("copy %q: no digest for %q", src.side.Dir, pl.entries[i].Path)
+		}
+		src.man.Entries[i].SHA256 = pl.entries[i].SHA256
+	}
+	pl.manifestSize, pl.manifestSum = digest(pl.manifest)
+	src.hashed = true
+	return p.keepManifest(src)
+}
+
+// copyPlanned carries out pl, the plan of a copy of src over dst; adopting
+// says src was listed by listToAdopt.
+func (p *Pair) copyPlanned(ctx context.Context, src, dst *found, pl *copyPlan, adopting bool) (CopyStats, error) {
 	if err := dst.side.checkWritable(); err != nil {
 		return CopyStats{}, err
 	}
@@ -80,6 +194,7 @@ func (p *Pair) copyOver(ctx context.Context, src, dst *found, pl *copyPlan) (Cop
 	if err := p.invalidate(d, pl, src); err != nil {
 		return CopyStats{}, err
 	}
+	pl.job.digests = adopting
 	var pipe *readBackPipe
 	if p.cfg.readBack && osFs(d.Fs) {
 		pipe = startReadBack(ctx, d, pl.job.Write)
@@ -88,6 +203,12 @@ func (p *Pair) copyOver(ctx context.Context, src, dst *found, pl *copyPlan) (Cop
 	got, err := p.runCopier(ctx, pl, whole)
 	pipe.stop()
 	var bad *sourceError
+	if adopting && errors.As(err, &bad) {
+		// As adopt's full read would have failed: the source is not
+		// damaged (it has no manifest to differ from), it could not be
+		// read whole.
+		return got, fmt.Errorf("read %q: %w", src.side.Dir, bad.err)
+	}
 	if checkedWhileCopying && errors.As(err, &bad) && p.cfg.verify != VerifyNone {
 		return got, &sourceDamaged{bad.err}
 	}
@@ -102,6 +223,11 @@ func (p *Pair) copyOver(ctx context.Context, src, dst *found, pl *copyPlan) (Cop
 	got.BytesWritten += again.BytesWritten
 	if err != nil {
 		return got, err
+	}
+	if adopting {
+		if err := p.adoptCopied(src, pl); err != nil {
+			return got, err
+		}
 	}
 	got.Unprivileged = pl.stripped
 	if p.cfg.tagFirst {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -14,6 +15,7 @@ import (
 	"time"
 
 	"github.com/dualpart/backup/internal/fstest"
+	"github.com/dualpart/backup/internal/manifest"
 	"github.com/google/go-cmp/cmp"
 	"github.com/spf13/afero"
 )
@@ -341,14 +343,22 @@ func (o *openCounter) Open(name string) (afero.File, error) {
 
 // TestFirstCopyReadsSourceOnce: over a missing destination, which has
 // nothing to lose, the source's files are not hashed before the copy as
-// well as during it: each is read once. Over an older intact destination
-// each is hashed first, then copied: read twice.
+// well as during it: each is read once, whether the source has its
+// manifest or is as flashed (no manifest: the copy's read gives it one,
+// the manifest a full read before the copy would have written). Over an
+// older intact destination each file the copy writes is hashed first,
+// then copied: read twice.
 func TestFirstCopyReadsSourceOnce(t *testing.T) {
 	for _, tc := range []struct {
 		name      string
 		backup    bool // an older intact backup
+		flashed   bool // the primary has no manifest
 		wantOpens int
-	}{{"over a missing backup", false, 1}, {"over an intact older backup", true, 2}} {
+	}{
+		{"over a missing backup", false, false, 1},
+		{"over an intact older backup", true, false, 2},
+		{"as flashed, over a missing backup", false, true, 1},
+	} {
 		t.Run(tc.name, func(t *testing.T) {
 			e := newEnv(t, "mem")
 			if tc.backup {
@@ -356,7 +366,13 @@ func TestFirstCopyReadsSourceOnce(t *testing.T) {
 				reconcile(t, e.pair())
 			}
 			put(t, e.primary, appV2(false), "2\n")
-			seal(t, e.primary)
+			if tc.flashed {
+				if err := e.primary.Fs.Remove(e.primary.manifestPath()); err != nil && !errors.Is(err, fs.ErrNotExist) {
+					t.Fatal(err)
+				}
+			} else {
+				seal(t, e.primary)
+			}
 			oc := &openCounter{Fs: e.primary.Fs, opens: map[string]int{}}
 			p := e.primary
 			p.Fs = oc
@@ -380,7 +396,40 @@ func TestFirstCopyReadsSourceOnce(t *testing.T) {
 			if files == 0 {
 				t.Fatal("no payload file was opened")
 			}
+			wantManifests(t, e, "2")
 		})
+	}
+}
+
+// wantManifests checks that both sides hold version want with a manifest
+// that is what a full read of the primary's payload lists, and that a
+// full verify finds them in agreement.
+func wantManifests(t *testing.T, e *env, want string) {
+	t.Helper()
+	entries, err := manifest.Scan(context.Background(), e.primary.Fs, e.primary.Dir, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range []Side{e.primary, e.backup} {
+		data, err := afero.ReadFile(s.Fs, s.manifestPath())
+		if err != nil {
+			t.Fatalf("the manifest of %q: %v", s.Dir, err)
+		}
+		m, err := manifest.Parse(data)
+		if err != nil {
+			t.Fatalf("the manifest of %q: %v", s.Dir, err)
+		}
+		if m.Version != want {
+			t.Errorf("the manifest of %q is of version %q, want %q", s.Dir, m.Version, want)
+		}
+		if diff := cmp.Diff(entries, m.Entries); diff != "" {
+			t.Errorf("the manifest of %q against a full read of the primary (-read +manifest):\n%s", s.Dir, diff)
+		}
+	}
+	res, err := e.pair(WithVerify(VerifyFull)).Reconcile(context.Background())
+	if err != nil || res.Action != ActionNone || res.Primary.State != StateOK || res.Backup.State != StateOK {
+		t.Errorf("a full verify after the copy: %v, %v, primary %v, backup %v; want both ok, nothing to do",
+			res.Action, err, res.Primary.State, res.Backup.State)
 	}
 }
 
@@ -442,3 +491,100 @@ func (u *unreadableFs) Open(name string) (afero.File, error) {
 type eioFile struct{ afero.File }
 
 func (eioFile) Read([]byte) (int, error) { return 0, syscall.EIO }
+
+// growingFs appends to one file the first time it is opened, as a writer
+// at work during the copy would: the file is then longer than the listing
+// of the payload says.
+type growingFs struct {
+	afero.Fs
+	name  string
+	grown bool
+}
+
+func (g *growingFs) Open(name string) (afero.File, error) {
+	if name == g.name && !g.grown {
+		g.grown = true
+		f, err := g.Fs.OpenFile(name, os.O_WRONLY|os.O_APPEND, 0)
+		if err != nil {
+			return nil, err
+		}
+		_, err = f.Write([]byte("grown\n"))
+		if cerr := f.Close(); err == nil {
+			err = cerr
+		}
+		if err != nil {
+			return nil, err
+		}
+	}
+	return g.Fs.Open(name)
+}
+
+// TestAdoptWhileCopying: a primary as flashed (no manifest) copied over a
+// missing backup gets its manifest from the copy's own read. A copy that
+// fails (a read error, a file that grows while copied, a cancelled
+// context) leaves the primary as it was found, unverified with no
+// manifest, and the backup without a tag; the next reconcile, over what
+// the failed one left, reads the primary whole first, as before, keeps
+// what the failed copy finished and completes the copy.
+func TestAdoptWhileCopying(t *testing.T) {
+	for _, kind := range kinds {
+		for _, tc := range []struct {
+			name    string
+			wantErr error
+		}{
+			{"read error", syscall.EIO},
+			{"grown while copied", errSourceChanged},
+			{"cancelled", context.Canceled},
+		} {
+			t.Run(kind+"/"+tc.name, func(t *testing.T) {
+				e := newEnv(t, kind)
+				put(t, e.primary, appV1(false), "1\n")
+				p := e.primary
+				target := filepath.Join(e.primary.Dir, "lib/deep/x.so")
+				ctx, cancel := context.WithCancel(context.Background())
+				defer cancel()
+				opts := []Option{optionFunc(func(c *config) { c.batch = batchLimit{files: 2, bytes: 1 << 40} })}
+				switch tc.wantErr {
+				case syscall.EIO:
+					p.Fs = &unreadableFs{Fs: e.primary.Fs, name: target}
+				case errSourceChanged:
+					p.Fs = &growingFs{Fs: e.primary.Fs, name: target}
+				case context.Canceled:
+					opts = append(opts, WithProgress(func(pr Progress) {
+						if pr.Path == "lib/deep/x.so" {
+							cancel()
+						}
+					}))
+				}
+				res, err := New(p, e.backup, opts...).Reconcile(ctx)
+				if !errors.Is(err, tc.wantErr) {
+					t.Fatalf("Reconcile() = %v, want %v", err, tc.wantErr)
+				}
+				if tc.wantErr != context.Canceled && !strings.Contains(err.Error(), "x.so") {
+					t.Errorf("Reconcile() = %v, want it to name x.so", err)
+				}
+				if res.Primary.State != StateUnverified {
+					t.Errorf("primary state %v, want unverified", res.Primary.State)
+				}
+				if exists(e.primary.Fs, e.primary.manifestPath()) {
+					t.Error("the primary got a manifest from a copy that failed")
+				}
+				if exists(e.backup.Fs, e.backup.Tag) {
+					t.Error("the backup got a tag")
+				}
+				// The failed copy left its finished batches in place.
+				if got := readTree(t, e.backup); len(got) == 0 {
+					t.Fatal("the failed copy left nothing in the backup")
+				}
+				res = reconcile(t, e.pair())
+				if res.Action != ActionPrimaryToBackup {
+					t.Errorf("the next reconcile: %v, want a copy to the backup", res.Action)
+				}
+				if total := len(appV1(false)); res.FilesWritten >= total {
+					t.Errorf("the next reconcile wrote %d entries of %d, want it to keep what the failed one finished", res.FilesWritten, total)
+				}
+				wantManifests(t, e, "1")
+			})
+		}
+	}
+}

@@ -72,6 +72,11 @@ type CopyJob struct {
 	// wait for the previous batch's read-back; it returns at once when
 	// ctx is done.
 	landed func(write []Entry, idx []int)
+	// digests, when set, says the source's files have no digest yet (an
+	// unverified source copied over an empty destination): DefaultCopier
+	// records in Write each file's SHA-256 as it reads it, instead of
+	// checking it, and the read-back and the manifests take it from there.
+	digests bool
 }
 
 // Progressed reports that the entry at path was written with n bytes. A

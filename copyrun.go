@@ -371,9 +371,12 @@ func (c *copyRun) writeFile(ctx context.Context, i int, e Entry, name string) (i
 	}
 	var sum [sha256.Size]byte
 	copy(sum[:], h.Sum(nil))
-	if n != e.Size || sum != e.SHA256 {
+	if n != e.Size || sum != e.SHA256 && !c.job.digests {
 		c.dst.Remove(tmp)
 		return n, &sourceError{fmt.Errorf("copy %q: %w", src, errSourceChanged)}
+	}
+	if c.job.digests {
+		c.job.Write[i].SHA256 = sum
 	}
 	if err := c.setCapsTime(tmp, e, false); err != nil {
 		return n, err

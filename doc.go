@@ -65,6 +65,12 @@
 // it, with nothing written. A source that cannot be written and has no
 // manifest (a read-only rootfs) is still copied: its manifest is computed
 // from a full read, kept in memory, and written to the destination only.
+// An unverified source copied over a missing destination with nothing in
+// its payload directory (the first copy of a side as flashed) is read once,
+// not twice: the copy hashes each file as it reads it, and the source's
+// manifest is written from those digests after the copy is read back,
+// before the destination's manifest and tag; a copy that fails leaves the
+// source unverified, with no manifest written.
 //
 // # Signed manifests
 //

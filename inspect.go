@@ -363,14 +363,21 @@ func (p *Pair) adopt(ctx context.Context, f *found) error {
 	if err != nil {
 		return fmt.Errorf("read %q: %w", f.side.Dir, err)
 	}
-	m := &manifest.Manifest{Version: strings.Trim(string(f.tag), " \t\r\n"), Entries: entries}
-	f.man, f.hashed = m, true
+	f.man, f.hashed = &manifest.Manifest{Version: strings.Trim(string(f.tag), " \t\r\n"), Entries: entries}, true
+	return p.keepManifest(f)
+}
+
+// keepManifest writes f's manifest, built from a full read of its payload,
+// beside its tag; where the side cannot be written, it keeps it in memory
+// for this run (see adopt).
+func (p *Pair) keepManifest(f *found) error {
+	m := f.man
 	mpath := f.side.manifestPath()
 	if err := f.side.checkPath(mpath); err != nil {
 		p.cfg.logger.Warn("manifest kept in memory", "side", f.side.Dir, "err", err)
 		return nil
 	}
-	_, err = durable.MkdirAll(f.side.Fs, filepath.Dir(mpath), 0o755, p.cfg.hooks)
+	_, err := durable.MkdirAll(f.side.Fs, filepath.Dir(mpath), 0o755, p.cfg.hooks)
 	if err == nil {
 		err = durable.WriteFile(f.side.Fs, mpath, m.Marshal(), 0o644, p.cfg.hooks)
 	}
@@ -381,7 +388,7 @@ func (p *Pair) adopt(ctx context.Context, f *found) error {
 	if err != nil {
 		return err
 	}
-	p.cfg.logger.Info("wrote manifest", "side", f.side.Dir, "entries", len(entries))
+	p.cfg.logger.Info("wrote manifest", "side", f.side.Dir, "entries", len(m.Entries))
 	return nil
 }
 

@@ -51,6 +51,14 @@ func Scan(ctx context.Context, fsys afero.Fs, root string, hash bool, opts ...Op
 	return scan(ctx, fsys, root, mode, newConfig(opts))
 }
 
+// ListSource is Scan with hash set, without reading a single file: a copy
+// source's listing (a name starting with TempPrefix refused, ErrReserved;
+// a special file refused, ErrSpecial) whose files' SHA256 is left zero,
+// for a copy that computes each digest as it reads the file.
+func ListSource(ctx context.Context, fsys afero.Fs, root string, opts ...Option) ([]Entry, error) {
+	return scan(ctx, fsys, root, scanList, newConfig(opts))
+}
+
 // ScanAll lists a copy destination's payload below root, as the copy must
 // clear it: besides the entries Scan lists, the library's leftover
 // temporary files (Type File, their Size from Lstat) and special files
@@ -67,7 +75,11 @@ const (
 	scanCheck  scanMode = iota // temporaries skipped, special files refused
 	scanSource                 // digests computed, temporaries and special files refused
 	scanDest                   // temporaries and special files listed
+	scanList                   // as scanSource, without digests
 )
+
+// source reports whether m lists a copy source, which refuses temporaries.
+func (m scanMode) source() bool { return m == scanSource || m == scanList }
 
 func scan(ctx context.Context, fsys afero.Fs, root string, mode scanMode, cfg config) ([]Entry, error) {
 	var entries []Entry
@@ -167,7 +179,7 @@ func (w *walker) scanEntry(name, rel string) (Entry, error) {
 	switch {
 	case temp && mode == scanCheck:
 		return Entry{}, nil
-	case temp && mode == scanSource:
+	case temp && mode.source():
 		return Entry{}, fmt.Errorf("%w: %q (rename or remove it)", ErrReserved, name)
 	}
 	fi, err := Lstat(fsys, name)

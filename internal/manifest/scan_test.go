@@ -21,6 +21,9 @@ func TestScanAndCheck(t *testing.T) {
 	if _, err := Scan(ctx, fsys, "/p", true); !errors.Is(err, ErrReserved) || !strings.Contains(err.Error(), TempPrefix+"1") {
 		t.Errorf("Scan(hash) of a payload holding a reserved name = %v, want ErrReserved naming it", err)
 	}
+	if _, err := ListSource(ctx, fsys, "/p"); !errors.Is(err, ErrReserved) || !strings.Contains(err.Error(), TempPrefix+"1") {
+		t.Errorf("ListSource() of a payload holding a reserved name = %v, want ErrReserved naming it", err)
+	}
 	all, err := ScanAll(ctx, fsys, "/p")
 	if err != nil || len(all) != 4 || all[0].Path != TempPrefix+"1" || all[0].Size != 3 {
 		t.Errorf("ScanAll() = %v, %v; want the temporary listed first, with its size", all, err)
@@ -31,6 +34,9 @@ func TestScanAndCheck(t *testing.T) {
 	entries, err := Scan(ctx, fsys, "/p", true)
 	if err != nil {
 		t.Fatal(err)
+	}
+	if listed, err := ListSource(ctx, fsys, "/p"); err != nil || !cmp.Equal(withoutDigests(entries), listed) {
+		t.Errorf("ListSource() = %v, %v; want Scan(hash)'s entries without their digests", listed, err)
 	}
 	if diff := cmp.Diff([]string{"a", "a/x", "b"}, paths(entries)); diff != "" {
 		t.Errorf("Scan() paths (-want +got):\n%s", diff)
@@ -68,4 +74,13 @@ func paths(entries []Entry) []string {
 		ps = append(ps, e.Path)
 	}
 	return ps
+}
+
+// withoutDigests returns a copy of entries with every SHA256 zero.
+func withoutDigests(entries []Entry) []Entry {
+	out := append([]Entry(nil), entries...)
+	for i := range out {
+		out[i].SHA256 = [32]byte{}
+	}
+	return out
 }

@@ -31,6 +31,9 @@ func TestSpecialFiles(t *testing.T) {
 	if _, err := Scan(ctx, fsys, root, true); !errors.Is(err, ErrSpecial) || !strings.Contains(err.Error(), "named pipe") {
 		t.Errorf("Scan() = %v, want ErrSpecial naming a named pipe", err)
 	}
+	if _, err := ListSource(ctx, fsys, root); !errors.Is(err, ErrSpecial) || !strings.Contains(err.Error(), "named pipe") {
+		t.Errorf("ListSource() = %v, want ErrSpecial naming a named pipe", err)
+	}
 	if err := Check(ctx, fsys, root, nil, true); !errors.Is(err, ErrMismatch) {
 		t.Errorf("Check() = %v, want ErrMismatch", err)
 	}

@@ -359,7 +359,7 @@ func (w *walker) markSkips(rel string, names []string, stats []fdStat) {
 func (w *walker) statSome(fd int, dir string, names []string, stats []fdStat, k, procs int, xb *xattrBuf) {
 	for i := k; i < len(names); i += procs {
 		s := &stats[i]
-		if s.skip || w.mode == scanSource && IsTemp(names[i]) {
+		if s.skip || w.mode.source() && IsTemp(names[i]) {
 			continue // refused before any stat
 		}
 		s.err = ignoringEINTR(func() error { return unix.Fstatat(fd, names[i], &s.st, unix.AT_SYMLINK_NOFOLLOW) })
@@ -373,7 +373,7 @@ func (w *walker) statSome(fd int, dir string, names []string, stats []fdStat, k,
 // path is dir, as s found it; rel is its relative path.
 func (w *walker) fdEntry(fd int, dir, n, rel string, s *fdStat) (Entry, error) {
 	temp := IsTemp(n)
-	if temp && w.mode == scanSource {
+	if temp && w.mode.source() {
 		return Entry{}, fmt.Errorf("%w: %q (rename or remove it)", ErrReserved, filepath.Join(dir, n))
 	}
 	if s.err != nil {

@@ -132,9 +132,19 @@ func TestWalkByFDMatchesAfero(t *testing.T) {
 			bothWalks(t, "Scan(hash) of a source with a temporary name", func(fsys afero.Fs) ([]Entry, error) {
 				return Scan(ctx, fsys, root, true)
 			})
-			want := bothWalks(t, "Scan(hash, WithExclude)", func(fsys afero.Fs) ([]Entry, error) {
-				return Scan(ctx, fsys, root, true, WithExclude(MustExclude(t, "etc/"+TempPrefix+"*", "tree/"+TempPrefix+"*")))
+			bothWalks(t, "ListSource of a source with a temporary name", func(fsys afero.Fs) ([]Entry, error) {
+				return ListSource(ctx, fsys, root)
 			})
+			noTemps := WithExclude(MustExclude(t, "etc/"+TempPrefix+"*", "tree/"+TempPrefix+"*"))
+			want := bothWalks(t, "Scan(hash, WithExclude)", func(fsys afero.Fs) ([]Entry, error) {
+				return Scan(ctx, fsys, root, true, noTemps)
+			})
+			listed := bothWalks(t, "ListSource(WithExclude)", func(fsys afero.Fs) ([]Entry, error) {
+				return ListSource(ctx, fsys, root, noTemps)
+			})
+			if diff := cmp.Diff(withoutDigests(want), listed); diff != "" {
+				t.Errorf("ListSource() against Scan(hash) without its digests (-scan +list):\n%s", diff)
+			}
 			for _, full := range []bool{false, true} {
 				got := bothWalks(t, fmt.Sprintf("Mismatches(full=%v)", full), func(fsys afero.Fs) ([]Mismatch, error) {
 					return Mismatches(ctx, fsys, root, want, full, 0)
