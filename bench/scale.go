@@ -16,7 +16,9 @@ import (
 //
 //   - S-copy: a first full copy, the primary shipped with its manifest
 //     (as a build pipeline writes it with "dualpart manifest write"),
-//     against "rsync -a --delete P/ B/" then "sync -f B".
+//     against "rsync -a --delete P/ B/" then "sync -f B"; and ours once
+//     more with --read-back=false (S-copy-norb), for what the read-back
+//     costs at that size.
 //   - S-quick: a boot in agreement at --verify quick, against
 //     "rsync -a --delete --dry-run P/ B/": the same lstat work on both
 //     trees, nothing written.
@@ -126,6 +128,14 @@ func (b *bench) scaleRows(n int) error {
 			if err := b.measure(key+"-copy/"+t, how{cold: true, want: "primary-to-backup"}, b.dp(t, p, "quick")); err != nil {
 				return err
 			}
+		}
+		// The same copy without its read-back, as rsync copies: what
+		// the read-back costs at this size (not a goal row).
+		if err := clear(); err != nil {
+			return err
+		}
+		if err := b.measure(key+"-copy-norb/ours", how{cold: true, want: "primary-to-backup"}, append(b.dp("ours", p, "quick"), "--read-back=false")); err != nil {
+			return err
 		}
 	}
 	if err := sameTree(p.pDir, p.bDir); err != nil {
@@ -256,11 +266,36 @@ func (b *bench) goals(w io.Writer) {
 		fmt.Fprintf(w, "| %s | %s | %s | %s | %s | %s | %s |\n", g.figure, g.get.cell(g.ours), g.anchor, g.get.cell(g.base), ratio, goalText, yes)
 	}
 	fmt.Fprintln(w)
+	b.readBackShare(w)
 	for _, g := range gs {
 		if g.note != "" && len(g.ours) > 0 {
 			fmt.Fprintf(w, "What ours writes in \"%s\": %s.\n\n", g.figure, g.note)
 			break
 		}
+	}
+}
+
+// readBackShare prints the first copies of small files with and without
+// their read-back, against rsync: what the read-back costs at each size.
+func (b *bench) readBackShare(w io.Writer) {
+	r := b.results
+	header := false
+	for _, n := range b.scaleSizes {
+		k := "S" + strconv.Itoa(n)
+		on, off, rs := r[k+"-copy/ours"], r[k+"-copy-norb/ours"], r[k+"-copy/rsync"]
+		if len(on) == 0 || len(off) == 0 || len(rs) == 0 {
+			continue
+		}
+		if !header {
+			fmt.Fprintf(w, "First full copies of small files with the read-back (the default) and without it (`--read-back=false`), cold, in the same run; ratio to `rsync -a --delete` then `sync -f`, which reads nothing back (not goal rows):\n\n")
+			fmt.Fprintln(w, "| files | read-back on | ratio | read-back off | ratio | rsync + sync |")
+			fmt.Fprintln(w, "|---|---|---|---|---|---|")
+			header = true
+		}
+		fmt.Fprintf(w, "| %s | %s | %s | %s | %s | %s |\n", commas(n), wall.cell(on), wall.ratio(on, rs), wall.cell(off), wall.ratio(off, rs), wall.cell(rs))
+	}
+	if header {
+		fmt.Fprintln(w)
 	}
 }
 
