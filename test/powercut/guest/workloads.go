@@ -66,6 +66,17 @@ func workloads(mib int) map[string]*workload {
 			},
 			wantSetup: [2]string{"ok 1", "missing -"},
 		},
+		"F": {
+			name: "F", doc: "first copy of a primary as flashed: primary v1 with no manifest, backup gone (the copy's read writes the primary's manifest)",
+			newest: 1, versions: []int{1}, source: "primary", tree: b,
+			setup: func(g *guest) error {
+				if err := write(b(1), primaryDir); err != nil {
+					return fmt.Errorf("write v1: %w", err)
+				}
+				return writeTag(primaryTag, 1)
+			},
+			wantSetup: [2]string{"unverified 1", "missing -"},
+		},
 		"C": {
 			name: "C", doc: "one changed file: primary v2 (customer's echo 2 > tag), backup v1",
 			newest: 2, versions: []int{1, 2}, source: "primary",

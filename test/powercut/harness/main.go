@@ -54,13 +54,13 @@ func main() {
 	var wls, shapes, flashes, syncs, files string
 	seed := flag.Uint64("seed", 0, "seed of the cut delays (0: from the clock; printed)")
 	flag.StringVar(&c.work, "work", envOr("POWERCUT_WORK", "/var/tmp/dualpart-powercut"), "work directory (images, logs); not in the repository")
-	flag.IntVar(&c.cuts, "cuts", 20, "power cuts per sync path, spread over the workloads A, C, D, R, I")
+	flag.IntVar(&c.cuts, "cuts", 20, "power cuts per sync path, spread over the workloads A, F, C, D, R, I")
 	flag.StringVar(&syncs, "sync", "both", "dualpart's sync path cut: syncfs (the kernel's own, 5.8 or later), fsync (the per-file path, under the UNAME26 personality) or both")
 	flag.IntVar(&c.chains, "chains", 1, "workload K: consecutive-cut runs per sync path")
 	flag.IntVar(&c.chainCuts, "chain-cuts", 3, "workload K: cuts of the same copy in a row, before the check boot")
 	flag.IntVar(&c.faults, "faults", 5, "workload M: media-fault injections per sync path (the 5 kinds in turn)")
 	flag.IntVar(&c.jobs, "jobs", 2, "VMs run at once (one TCG vCPU each: at most the host's cores)")
-	flag.StringVar(&wls, "workloads", "A,C,D,R,I,K,M", "workloads (A first copy, C one changed file, D restore primary, R repair damaged side, I install v2 over v1; K consecutive cuts of A's copy, M media faults)")
+	flag.StringVar(&wls, "workloads", "A,F,C,D,R,I,K,M", "workloads (A first copy, F first copy of a primary as flashed (no manifest), C one changed file, D restore primary, R repair damaged side, I install v2 over v1; K consecutive cuts of A's copy, M media faults)")
 	flag.StringVar(&c.replay, "replay", "", "a kept cycle directory: re-check its cut image, then cut again at the same delay")
 	flag.BoolVar(&c.keepAll, "keep-all", false, "keep every cycle's images, not only violations'")
 	flag.StringVar(&c.label, "label", "", "which dualpart binary is in the initramfs, for the summary")
@@ -89,8 +89,8 @@ func main() {
 	}
 	c.workloads = strings.Split(wls, ",")
 	for _, w := range c.workloads {
-		if !strings.Contains(" A C D R I K M ", " "+w+" ") {
-			fmt.Fprintf(os.Stderr, "harness: unknown workload %q (known: A, C, D, R, I, K, M; see README.md)\n", w)
+		if !strings.Contains(" A F C D R I K M ", " "+w+" ") {
+			fmt.Fprintf(os.Stderr, "harness: unknown workload %q (known: A, F, C, D, R, I, K, M; see README.md)\n", w)
 			os.Exit(2)
 		}
 	}
