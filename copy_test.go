@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -152,6 +153,54 @@ func TestInterruptedCopyKeepsProgress(t *testing.T) {
 					k, got, limit, payload, k)
 			}
 			t.Logf("%d stopped attempts, then completion: %d bytes written for a %d-byte payload", k, w.BytesWritten(), payload)
+		})
+	}
+}
+
+// TestDefaultBatch: a first copy commits its files in batches of 8 MiB or
+// 2,048 files, whichever comes first: a batch of small files is about 8
+// MiB of 4 KiB blocks, one journal commit (a syncfs) where 256-file
+// batches took eight, and a copy stopped by the watchdog loses at most
+// that one batch.
+func TestDefaultBatch(t *testing.T) {
+	tests := []struct {
+		name        string
+		files, size int
+		want        []int // files a batch renames into place, in order
+	}{
+		{"small files: 2,048 a batch", 4200, 64, []int{2048, 2048, 104}},
+		{"large files: 8 MiB a batch", 7, 3 << 20, []int{3, 3, 1}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newEnv(t, "mem")
+			put(t, e.primary, bigApp(tc.files, tc.size), "1\n")
+			w := fstest.Wrap(e.backup.Fs)
+			b := e.backup
+			b.Fs = w
+			var got []int
+			creating := true
+			w.OnOp = func(op fstest.Op, name string) {
+				if !strings.HasPrefix(name, b.Dir+"/data/") {
+					return
+				}
+				switch op {
+				case fstest.OpCreate, fstest.OpOpenW:
+					creating = true
+				case fstest.OpRename:
+					if creating {
+						got = append(got, 0)
+						creating = false
+					}
+					got[len(got)-1]++
+				}
+			}
+			if _, err := New(e.primary, b).Reconcile(context.Background()); err != nil {
+				t.Fatal(err)
+			}
+			if !slices.Equal(got, tc.want) {
+				t.Errorf("batches of %v files, want %v", got, tc.want)
+			}
 		})
 	}
 }

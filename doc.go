@@ -114,7 +114,7 @@
 // progress is safe. The copy removes what the source lacks first (that
 // frees room), then writes only the entries that differ by content: each
 // file to a temporary name in its own directory, and batch by batch (8 MiB
-// or 256 files) the batch's files are synced, renamed over their final
+// or 2,048 files) the batch's files are synced, renamed over their final
 // names and their directories synced. A copy stopped at any instant (the
 // init script's watchdog, kill -9, a power cut) keeps every finished batch,
 // and the next attempt, hashing what it finds, writes only the rest: every

@@ -19,7 +19,7 @@ import (
 
 // batchBytes is the most a copy writes before it makes its files durable
 // and renames them into place (README, "What happens when something goes
-// wrong": 8 MiB or 256 files). The tests below size their payloads and aim
+// wrong": 8 MiB or 2,048 files). The tests below size their payloads and aim
 // their kills in batches.
 const batchBytes = 8 << 20
 
