@@ -146,7 +146,7 @@ type DefaultCopier struct{}
 
 // Copy carries out job.
 func (DefaultCopier) Copy(ctx context.Context, job *CopyJob) (CopyStats, error) {
-	c := copyRun{job: job, src: job.Src.Fs, dst: job.Dst.Fs, changed: make(map[string]bool)}
+	c := copyRun{job: job, src: job.Src.Fs, dst: job.Dst.Fs, changed: make(map[string]bool), renameClears: osFs(job.Dst.Fs)}
 	if c.job.batch == (batchLimit{}) {
 		c.job.batch = defaultBatch
 	}

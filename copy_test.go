@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -201,6 +202,42 @@ func TestDefaultBatch(t *testing.T) {
 			if !slices.Equal(got, tc.want) {
 				t.Errorf("batches of %v files, want %v", got, tc.want)
 			}
+		})
+	}
+}
+
+// TestEntryChangesType: an upgrade that turns a directory into a file, a
+// file into a directory and a symlink into a file reaches the backup
+// whole. The directory in the way of a file is removed, its entries
+// first, whether before the file is written or when its rename finds it.
+func TestEntryChangesType(t *testing.T) {
+	v1 := tree{
+		"x": dir(0o755), "x/a": file(0o644, "a"), "x/sub": dir(0o700), "x/sub/b": file(0o600, "b"),
+		"y": file(0o644, "y1"),
+		"w": dir(0o755),
+	}
+	v2 := tree{
+		"x": file(0o755, "x is a file now"),
+		"y": dir(0o750), "y/c": file(0o644, "c"),
+		"z": file(0o644, "z is a file now"),
+		"w": file(0o644, "an empty directory before"),
+	}
+	for _, kind := range kinds {
+		t.Run(kind, func(t *testing.T) {
+			v1, v2 := maps.Clone(v1), maps.Clone(v2)
+			e := newEnv(t, kind)
+			if !hasLinks(e) {
+				delete(v2, "z")
+			} else {
+				v1["z"] = link("x/a")
+			}
+			put(t, e.primary, v1, "1\n")
+			reconcile(t, e.pair())
+			wantAgree(t, e, v1, "1\n")
+			removeSide(t, e.primary)
+			put(t, e.primary, v2, "2\n")
+			reconcile(t, e.pair())
+			wantAgree(t, e, v2, "2\n")
 		})
 	}
 }

@@ -31,7 +31,11 @@ type copyRun struct {
 	landing  []int           // the indexes in job.Write of the batch's files
 	pendingN int64           // bytes of the batch
 	dirModes []Entry         // directories whose final mode is set once their entries are written
-	stats    CopyStats
+	// renameClears: a file's final name is not cleared before the file
+	// is written, its rename is (the OS's filesystem, where rename(2)
+	// never puts a file where a directory is). One lookup a file less.
+	renameClears bool
+	stats        CopyStats
 
 	earlyMu  sync.Mutex
 	early    map[int]afero.File // source files the read-ahead opened, by index in job.Write, until the copy takes them
@@ -247,6 +251,25 @@ func (c *copyRun) removeAll(name string) error {
 	return nil
 }
 
+// rename renames the batch's temporary file tmp over its final name.
+// Where the file's name was not cleared before it was written
+// (renameClears), a directory in the way makes rename(2) fail; that
+// directory, emptied by the removals that came first, is removed and the
+// rename tried again.
+func (c *copyRun) rename(tmp, name string) error {
+	err := durable.Rename(c.dst, tmp, name)
+	if err == nil || !c.renameClears {
+		return err
+	}
+	if fi, lerr := manifest.Lstat(c.dst, name); lerr != nil || !fi.IsDir() {
+		return err
+	}
+	if err := c.removeAll(name); err != nil {
+		return err
+	}
+	return durable.Rename(c.dst, tmp, name)
+}
+
 // clear removes what is at name unless it is a directory and want is one.
 func (c *copyRun) clear(name string, wantDir bool) (isDir bool, err error) {
 	fi, err := manifest.Lstat(c.dst, name)
@@ -276,9 +299,12 @@ func (c *copyRun) clear(name string, wantDir bool) (isDir bool, err error) {
 
 func (c *copyRun) write(ctx context.Context, i int, e Entry) (int64, error) {
 	name := c.dstPath(e.Path)
-	isDir, err := c.clear(name, e.Type == manifest.Dir)
-	if err != nil {
-		return 0, err
+	var isDir bool
+	if e.Type != manifest.File || !c.renameClears {
+		var err error
+		if isDir, err = c.clear(name, e.Type == manifest.Dir); err != nil {
+			return 0, err
+		}
 	}
 	switch e.Type {
 	case manifest.Dir:
@@ -419,7 +445,7 @@ func (c *copyRun) flush(ctx context.Context) error {
 		}
 	}
 	for _, p := range c.pending {
-		if err := c.dst.Rename(p[0], p[1]); err != nil {
+		if err := c.rename(p[0], p[1]); err != nil {
 			return fmt.Errorf("rename %q over %q: %w", p[0], p[1], err)
 		}
 		c.changed[filepath.Dir(p[1])] = true
