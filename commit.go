@@ -273,7 +273,7 @@ func (p *Pair) checkSource(ctx context.Context, src *found, pl *copyPlan) error 
 		}
 		e := &pl.job.Write[files[k]]
 		name := filepath.Join(src.side.Dir, filepath.FromSlash(e.Path))
-		sum, _, err := manifest.HashFile(ctx, src.side.Fs, name)
+		sum, _, err := manifest.HashFile(ctx, src.side.Fs, name, e.Size)
 		switch {
 		case ctx.Err() != nil:
 			return
@@ -410,7 +410,7 @@ func readBackFiles(ctx context.Context, d Side, written []Entry, idx []int, wron
 			return
 		}
 		e := &written[idx[k]]
-		sum, err := hashFromMedium(ctx, d.Fs, filepath.Join(d.Dir, filepath.FromSlash(e.Path)))
+		sum, err := hashFromMedium(ctx, d.Fs, filepath.Join(d.Dir, filepath.FromSlash(e.Path)), e.Size)
 		wrong[idx[k]] = err != nil || sum != e.SHA256
 	})
 }
@@ -496,7 +496,7 @@ var beforeReadBack func(name string)
 // OS can (posix_fadvise DONTNEED drops the clean pages of a synced file),
 // so that the read comes from the flash rather than from the pages that
 // were written.
-func hashFromMedium(ctx context.Context, fsys afero.Fs, name string) ([sha256.Size]byte, error) {
+func hashFromMedium(ctx context.Context, fsys afero.Fs, name string, size int64) ([sha256.Size]byte, error) {
 	var sum [sha256.Size]byte
 	if beforeReadBack != nil {
 		beforeReadBack(name)
@@ -512,7 +512,7 @@ func hashFromMedium(ctx context.Context, fsys afero.Fs, name string) ([sha256.Si
 		_ = sysfs.DropCache(osf)
 	}
 	h := sha256.New()
-	if _, err := manifest.CopyBuffer(ctx, h, f); err != nil {
+	if _, err := manifest.CopyBuffer(ctx, h, f, size); err != nil {
 		return sum, fmt.Errorf("read %q: %w", name, err)
 	}
 	copy(sum[:], h.Sum(nil))

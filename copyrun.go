@@ -372,7 +372,7 @@ func (c *copyRun) writeFile(ctx context.Context, i int, e Entry, name string) (i
 	err = durable.CreateTemp(c.dst, tmp, e.Mode, durable.Hooks{SkipFileSync: true}, func(f afero.File) error {
 		var err error
 		r := &sourceReader{r: in}
-		if n, err = manifest.CopyBuffer(ctx, f, io.TeeReader(r, h)); err != nil {
+		if n, err = manifest.CopyBuffer(ctx, f, io.TeeReader(r, h), e.Size); err != nil {
 			if r.err != nil {
 				return &sourceError{fmt.Errorf("read %q: %w", src, r.err)}
 			}

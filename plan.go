@@ -138,7 +138,7 @@ func holds(ctx context.Context, d Side, h manifest.Entry, ok bool, e manifest.En
 			return false, nil
 		}
 		name := filepath.Join(d.Dir, filepath.FromSlash(e.Path))
-		sum, _, err := manifest.HashFile(ctx, d.Fs, name)
+		sum, _, err := manifest.HashFile(ctx, d.Fs, name, e.Size)
 		if err != nil {
 			if ctx.Err() != nil {
 				return false, ctx.Err()

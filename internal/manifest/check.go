@@ -217,7 +217,7 @@ func hashAll(ctx context.Context, fsys afero.Fs, root string, want []Entry, stat
 		}
 		Parallel(fsys, len(chunk), func(k int) {
 			r := &chunk[k]
-			r.sum, _, r.err = HashFile(ctx, fsys, filepath.Join(root, filepath.FromSlash(want[r.i].Path)))
+			r.sum, _, r.err = HashFile(ctx, fsys, filepath.Join(root, filepath.FromSlash(want[r.i].Path)), want[r.i].Size)
 		})
 		if ctx.Err() != nil {
 			return ctx.Err()

@@ -35,7 +35,8 @@ func Readlink(fsys afero.Fs, name string) (string, error) {
 // between chunks so that a large file does not delay cancellation. It
 // opens only a regular file, never through a final symlink and never
 // blocking (a FIFO swapped in after a listing is refused, not waited on).
-func HashFile(ctx context.Context, fsys afero.Fs, name string) ([sha256.Size]byte, int64, error) {
+// expect is the length the caller expects, or -1: see CopyBuffer.
+func HashFile(ctx context.Context, fsys afero.Fs, name string, expect int64) ([sha256.Size]byte, int64, error) {
 	var sum [sha256.Size]byte
 	f, err := nofollow.Open(fsys, name)
 	if err != nil {
@@ -43,7 +44,7 @@ func HashFile(ctx context.Context, fsys afero.Fs, name string) ([sha256.Size]byt
 	}
 	defer f.Close()
 	h := sha256.New()
-	n, err := CopyBuffer(ctx, h, f)
+	n, err := CopyBuffer(ctx, h, f, expect)
 	if err != nil {
 		return sum, n, fmt.Errorf("read %q: %w", name, err)
 	}
@@ -56,8 +57,16 @@ func HashFile(ctx context.Context, fsys afero.Fs, name string) ([sha256.Size]byt
 // 256 MiB of RAM.
 var bufs = sync.Pool{New: func() any { b := make([]byte, 64<<10); return &b }}
 
-// CopyBuffer copies src to dst in 64 KiB chunks, checking ctx between them.
-func CopyBuffer(ctx context.Context, dst io.Writer, src io.Reader) (int64, error) {
+// CopyBuffer copies src to dst in 64 KiB chunks, checking ctx between them,
+// to src's end. With expect not negative, the length the caller expects
+// (a regular file's, from its stat or its manifest), a read that returns
+// fewer bytes than asked and brings the total to expect is taken for the
+// end, without the read that would return EOF: a regular file's read(2)
+// returns fewer bytes than asked only at its end, and a copy of many small
+// files otherwise makes two reads a file where one does. A src of another
+// length is read to its end, so the caller, comparing lengths, still sees
+// one that grew or shrank.
+func CopyBuffer(ctx context.Context, dst io.Writer, src io.Reader, expect int64) (int64, error) {
 	bp := bufs.Get().(*[]byte)
 	defer bufs.Put(bp)
 	buf := *bp
@@ -75,6 +84,9 @@ func CopyBuffer(ctx context.Context, dst io.Writer, src io.Reader) (int64, error
 			}
 			if w != r {
 				return n, io.ErrShortWrite
+			}
+			if n == expect && r < len(buf) {
+				return n, nil
 			}
 		}
 		if rerr == io.EOF {

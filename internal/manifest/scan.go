@@ -213,7 +213,7 @@ func entryOf(ctx context.Context, fsys afero.Fs, name, rel string, fi fs.FileInf
 			e.Caps = c
 		}
 		if hash {
-			sum, n, err := HashFile(ctx, fsys, name)
+			sum, n, err := HashFile(ctx, fsys, name, e.Size)
 			if err != nil {
 				return e, err
 			}

@@ -399,7 +399,7 @@ func (w *walker) fdEntry(fd int, dir, n, rel string, s *fdStat) (Entry, error) {
 		e.Caps = s.caps
 		if w.mode == scanSource {
 			name := filepath.Join(dir, n)
-			sum, size, err := HashFile(w.ctx, w.fsys, name)
+			sum, size, err := HashFile(w.ctx, w.fsys, name, e.Size)
 			if err != nil {
 				return e, err
 			}
