@@ -403,16 +403,100 @@ func readBack(ctx context.Context, d Side, written []Entry, pipe *readBackPipe) 
 
 // readBackFiles hashes the files written[i] for i in idx from the medium
 // and sets wrong[i] for those whose content is not their entry's (or
-// cannot be read).
+// cannot be read). On the OS's filesystem the files go in runs of
+// readBackRun, each run on one goroutine, up to 4 at once; within a run
+// each small file is opened, its cached pages dropped and its read from
+// the medium started readBackAhead files before it is hashed (see
+// prepareReadBack), so that the reads of a run are in flight together
+// instead of one file's read waiting on the medium at a time.
 func readBackFiles(ctx context.Context, d Side, written []Entry, idx []int, wrong []bool) {
-	manifest.Parallel(d.Fs, len(idx), func(k int) {
-		if ctx.Err() != nil {
-			return
+	if len(idx) == 0 {
+		return
+	}
+	run := len(idx)
+	if osFs(d.Fs) {
+		run = readBackRun
+	}
+	runs := (len(idx) + run - 1) / run
+	manifest.Parallel(d.Fs, runs, func(r int) {
+		part := idx[r*run : min(len(idx), (r+1)*run)]
+		var ahead [readBackAhead]readBackFile
+		for k := range min(len(part), readBackAhead) {
+			ahead[k] = prepareReadBack(d, &written[part[k]])
 		}
-		e := &written[idx[k]]
-		sum, err := hashFromMedium(ctx, d.Fs, filepath.Join(d.Dir, filepath.FromSlash(e.Path)), e.Size)
-		wrong[idx[k]] = err != nil || sum != e.SHA256
+		for k, i := range part {
+			f := ahead[k%readBackAhead]
+			if next := k + readBackAhead; next < len(part) && ctx.Err() == nil {
+				ahead[k%readBackAhead] = prepareReadBack(d, &written[part[next]])
+			}
+			if ctx.Err() != nil {
+				f.close()
+				continue
+			}
+			sum, err := f.hash(ctx, written[i].Size)
+			wrong[i] = err != nil || sum != written[i].SHA256
+		}
 	})
+}
+
+const (
+	readBackRun   = 256 // files a goroutine reads back in order
+	readBackAhead = 16  // files whose reads are started before the one hashed
+)
+
+// A readBackFile is a file of the copy opened for its read-back, or the
+// error that opening it gave.
+type readBackFile struct {
+	name string
+	f    afero.File
+	err  error
+}
+
+// prepareReadBack opens the file e of d for its read-back and drops its
+// cached pages, where the OS can (posix_fadvise DONTNEED drops the clean
+// pages of a synced file), so that its read comes from the flash rather
+// than from the pages that were written; a small file's read from the
+// medium is started at once (WILLNEED), a larger one's is left to the
+// kernel's read-ahead as it is hashed.
+func prepareReadBack(d Side, e *Entry) readBackFile {
+	name := filepath.Join(d.Dir, filepath.FromSlash(e.Path))
+	if beforeReadBack != nil {
+		beforeReadBack(name)
+	}
+	f, err := nofollow.Open(d.Fs, name)
+	if err != nil {
+		return readBackFile{name: name, err: err}
+	}
+	if osf, ok := f.(*os.File); ok {
+		// Hints: where they are not supported the read may come from
+		// the cache, which still proves the copy's own writes.
+		_ = sysfs.DropCache(osf)
+		if e.Size > 0 && e.Size <= readAheadMax {
+			_ = sysfs.WillNeed(osf)
+		}
+	}
+	return readBackFile{name: name, f: f}
+}
+
+// hash hashes the file and closes it.
+func (r readBackFile) hash(ctx context.Context, size int64) ([sha256.Size]byte, error) {
+	var sum [sha256.Size]byte
+	if r.err != nil {
+		return sum, r.err
+	}
+	defer r.f.Close()
+	h := sha256.New()
+	if _, err := manifest.CopyBuffer(ctx, h, r.f, size); err != nil {
+		return sum, fmt.Errorf("read %q: %w", r.name, err)
+	}
+	copy(sum[:], h.Sum(nil))
+	return sum, nil
+}
+
+func (r readBackFile) close() {
+	if r.f != nil {
+		r.f.Close()
+	}
 }
 
 // A readBackPipe reads back, from the medium, the files of each batch a
@@ -489,35 +573,8 @@ func (r *readBackPipe) stop() {
 }
 
 // beforeReadBack, set by tests only, is called with each file's name
-// before it is read back.
+// before it is opened for its read-back.
 var beforeReadBack func(name string)
-
-// hashFromMedium hashes a file after dropping its cached pages, where the
-// OS can (posix_fadvise DONTNEED drops the clean pages of a synced file),
-// so that the read comes from the flash rather than from the pages that
-// were written.
-func hashFromMedium(ctx context.Context, fsys afero.Fs, name string, size int64) ([sha256.Size]byte, error) {
-	var sum [sha256.Size]byte
-	if beforeReadBack != nil {
-		beforeReadBack(name)
-	}
-	f, err := nofollow.Open(fsys, name)
-	if err != nil {
-		return sum, err
-	}
-	defer f.Close()
-	if osf, ok := f.(*os.File); ok {
-		// A hint: where it is not supported the read may come from the
-		// cache, which still proves the copy's own writes.
-		_ = sysfs.DropCache(osf)
-	}
-	h := sha256.New()
-	if _, err := manifest.CopyBuffer(ctx, h, f, size); err != nil {
-		return sum, fmt.Errorf("read %q: %w", name, err)
-	}
-	copy(sum[:], h.Sum(nil))
-	return sum, nil
-}
 
 // wholeSync returns a whole-filesystem sync for d, or nil where its
 // filesystem has none or its payload, manifest and tag do not all live on

@@ -16,6 +16,7 @@ import (
 
 	"github.com/dualpart/backup/internal/fstest"
 	"github.com/dualpart/backup/internal/manifest"
+	"github.com/dualpart/backup/internal/nofollow"
 	"github.com/google/go-cmp/cmp"
 	"github.com/spf13/afero"
 )
@@ -587,4 +588,93 @@ func TestAdoptWhileCopying(t *testing.T) {
 			})
 		}
 	}
+}
+
+// TestReadBackRuns: on the operating system's filesystem a batch's
+// read-back goes in runs of readBackRun files, each file opened and its
+// read started readBackAhead files before it is hashed. A file read back
+// wrong anywhere in a run (past the first files, whose slots are reused;
+// in the second run; the last) is rewritten once, and a cancelled
+// read-back closes every file it opened ahead.
+func TestReadBackRuns(t *testing.T) {
+	const files = 2*readBackRun + 88
+	// The handle on /proc/self/fd that safe opens keep for the process.
+	if f, err := nofollow.Open(afero.NewOsFs(), os.Args[0]); err == nil {
+		f.Close()
+	}
+	fds := func() int {
+		t.Helper()
+		d, err := os.ReadDir("/proc/self/fd")
+		if err != nil {
+			t.Skipf("no /proc/self/fd: %v", err)
+		}
+		return len(d)
+	}
+	setup := func(t *testing.T) (*env, tree) {
+		e := newEnv(t, "os")
+		v := tree{}
+		for i := range files {
+			v[fmt.Sprintf("f%04d", i)] = file(0o644, fmt.Sprintf("file %04d\n", i))
+		}
+		put(t, e.primary, v, "1\n")
+		return e, v
+	}
+	t.Run("wrong files", func(t *testing.T) {
+		e, v := setup(t)
+		targets := map[string]bool{}
+		for _, i := range []int{readBackAhead + 24, readBackRun + 44, files - 1} {
+			targets[filepath.Join(e.backup.Dir, fmt.Sprintf("f%04d", i))] = true
+		}
+		var mu sync.Mutex
+		wrong := map[string]int{}
+		beforeReadBack = func(name string) {
+			mu.Lock()
+			defer mu.Unlock()
+			if targets[name] && wrong[name] == 0 {
+				wrong[name]++
+				// What the flash kept: other bytes, the same size.
+				if err := afero.WriteFile(e.backup.Fs, name, []byte("FILE XXXX\n"), 0o644); err != nil {
+					t.Error(err)
+				}
+			}
+		}
+		defer func() { beforeReadBack = nil }()
+		before := fds()
+		res, err := e.pair().Reconcile(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(wrong) != len(targets) {
+			t.Errorf("%d of the %d targets were read back", len(wrong), len(targets))
+		}
+		if res.FilesWritten != files+len(targets) {
+			t.Errorf("FilesWritten = %d, want %d files plus %d rewrites", res.FilesWritten, files, len(targets))
+		}
+		wantAgree(t, e, v, "1\n")
+		if after := fds(); after != before {
+			t.Errorf("%d descriptors open after Reconcile, %d before", after, before)
+		}
+	})
+	t.Run("cancelled", func(t *testing.T) {
+		e, _ := setup(t)
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		var reads atomic.Int64
+		beforeReadBack = func(string) {
+			if reads.Add(1) == readBackAhead+40 {
+				cancel()
+			}
+		}
+		defer func() { beforeReadBack = nil }()
+		before := fds()
+		if _, err := e.pair().Reconcile(ctx); !errors.Is(err, context.Canceled) {
+			t.Fatalf("Reconcile() = %v, want context.Canceled", err)
+		}
+		if got := readTag(t, e.backup); got != "<missing>" {
+			t.Errorf("backup tag = %q, want it absent", got)
+		}
+		if after := fds(); after != before {
+			t.Errorf("%d descriptors open after Reconcile, %d before", after, before)
+		}
+	})
 }
