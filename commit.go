@@ -345,6 +345,11 @@ func (p *Pair) runCopier(ctx context.Context, pl *copyPlan, whole *durable.Whole
 // written. It returns what the rewrite wrote.
 func (p *Pair) checkCopy(ctx context.Context, src *found, pl *copyPlan, whole *durable.WholeSync, pipe *readBackPipe) (CopyStats, error) {
 	d := pl.job.Dst
+	if pipe != nil && pipe.closeErr != nil {
+		// A file kept open for its read-back: a close error fails the
+		// copy, as it would have where the file was written.
+		return CopyStats{}, fmt.Errorf("copy %q: %w", d.Dir, pipe.closeErr)
+	}
 	if err := manifest.Check(ctx, d.Fs, d.Dir, pl.entries, false, p.cfg.scan...); err != nil {
 		return CopyStats{}, fmt.Errorf("check copy %q: %w", d.Dir, err)
 	}
@@ -388,7 +393,7 @@ func readBack(ctx context.Context, d Side, written []Entry, pipe *readBackPipe) 
 			}
 		}
 	}
-	readBackFiles(ctx, d, written, todo, wrong)
+	readBackFiles(ctx, d, written, todo, nil, wrong)
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
@@ -403,13 +408,16 @@ func readBack(ctx context.Context, d Side, written []Entry, pipe *readBackPipe) 
 
 // readBackFiles hashes the files written[i] for i in idx from the medium
 // and sets wrong[i] for those whose content is not their entry's (or
-// cannot be read). On the OS's filesystem the files go in runs of
-// readBackRun, each run on one goroutine, up to 4 at once; within a run
-// each small file is opened, its cached pages dropped and its read from
-// the medium started readBackAhead files before it is hashed (see
-// prepareReadBack), so that the reads of a run are in flight together
-// instead of one file's read waiting on the medium at a time.
-func readBackFiles(ctx context.Context, d Side, written []Entry, idx []int, wrong []bool) {
+// cannot be read). kept, if not nil, holds by position in idx the files
+// the copy kept open (nil where it did not): those are read through that
+// handle, the others opened by name; readBackFiles leaves kept files open.
+// On the OS's filesystem the files go in runs of readBackRun, each run on
+// one goroutine, up to 4 at once; within a run each small file is opened,
+// its cached pages dropped and its read from the medium started
+// readBackAhead files before it is hashed (see prepareReadBack), so that
+// the reads of a run are in flight together instead of one file's read
+// waiting on the medium at a time.
+func readBackFiles(ctx context.Context, d Side, written []Entry, idx []int, kept []afero.File, wrong []bool) {
 	if len(idx) == 0 {
 		return
 	}
@@ -419,15 +427,23 @@ func readBackFiles(ctx context.Context, d Side, written []Entry, idx []int, wron
 	}
 	runs := (len(idx) + run - 1) / run
 	manifest.Parallel(d.Fs, runs, func(r int) {
-		part := idx[r*run : min(len(idx), (r+1)*run)]
+		lo, hi := r*run, min(len(idx), (r+1)*run)
+		part := idx[lo:hi]
+		prepare := func(k int) readBackFile {
+			var f afero.File
+			if kept != nil {
+				f = kept[lo+k]
+			}
+			return prepareReadBack(d, &written[part[k]], f)
+		}
 		var ahead [readBackAhead]readBackFile
 		for k := range min(len(part), readBackAhead) {
-			ahead[k] = prepareReadBack(d, &written[part[k]])
+			ahead[k] = prepare(k)
 		}
 		for k, i := range part {
 			f := ahead[k%readBackAhead]
 			if next := k + readBackAhead; next < len(part) && ctx.Err() == nil {
-				ahead[k%readBackAhead] = prepareReadBack(d, &written[part[next]])
+				ahead[k%readBackAhead] = prepare(next)
 			}
 			if ctx.Err() != nil {
 				f.close()
@@ -450,24 +466,31 @@ type readBackFile struct {
 	name string
 	f    afero.File
 	err  error
+	kept bool // f is the copy's own handle: read from offset 0, not closed
 }
 
-// prepareReadBack opens the file e of d for its read-back and drops its
-// cached pages, where the OS can (posix_fadvise DONTNEED drops the clean
-// pages of a synced file), so that its read comes from the flash rather
-// than from the pages that were written; a small file's read from the
-// medium is started at once (WILLNEED), a larger one's is left to the
-// kernel's read-ahead as it is hashed.
-func prepareReadBack(d Side, e *Entry) readBackFile {
+// prepareReadBack opens the file e of d for its read-back, or takes kept,
+// the handle the copy wrote it through, and drops its cached pages, where
+// the OS can (posix_fadvise DONTNEED drops the clean pages of a synced
+// file), so that its read comes from the flash rather than from the pages
+// that were written; a small file's read from the medium is started at
+// once (WILLNEED), a larger one's is left to the kernel's read-ahead as it
+// is hashed.
+func prepareReadBack(d Side, e *Entry, kept afero.File) readBackFile {
 	name := filepath.Join(d.Dir, filepath.FromSlash(e.Path))
 	if beforeReadBack != nil {
 		beforeReadBack(name)
 	}
-	f, err := nofollow.Open(d.Fs, name)
-	if err != nil {
-		return readBackFile{name: name, err: err}
+	r := readBackFile{name: name, f: kept, kept: kept != nil}
+	if kept == nil {
+		if readBackByName != nil {
+			readBackByName(name)
+		}
+		if r.f, r.err = nofollow.Open(d.Fs, name); r.err != nil {
+			return r
+		}
 	}
-	if osf, ok := f.(*os.File); ok {
+	if osf, ok := r.f.(*os.File); ok {
 		// Hints: where they are not supported the read may come from
 		// the cache, which still proves the copy's own writes.
 		_ = sysfs.DropCache(osf)
@@ -475,18 +498,26 @@ func prepareReadBack(d Side, e *Entry) readBackFile {
 			_ = sysfs.WillNeed(osf)
 		}
 	}
-	return readBackFile{name: name, f: f}
+	return r
 }
 
-// hash hashes the file and closes it.
+// hash hashes the file and closes it unless it is kept.
 func (r readBackFile) hash(ctx context.Context, size int64) ([sha256.Size]byte, error) {
 	var sum [sha256.Size]byte
 	if r.err != nil {
 		return sum, r.err
 	}
-	defer r.f.Close()
+	defer r.close()
+	var in io.Reader = r.f
+	if r.kept {
+		osf, ok := r.f.(*os.File)
+		if !ok {
+			return sum, fmt.Errorf("read %q: not an OS file", r.name)
+		}
+		in = &fromStart{f: osf}
+	}
 	h := sha256.New()
-	if _, err := manifest.CopyBuffer(ctx, h, r.f, size); err != nil {
+	if _, err := manifest.CopyBuffer(ctx, h, in, size); err != nil {
 		return sum, fmt.Errorf("read %q: %w", r.name, err)
 	}
 	copy(sum[:], h.Sum(nil))
@@ -494,9 +525,28 @@ func (r readBackFile) hash(ctx context.Context, size int64) ([sha256.Size]byte, 
 }
 
 func (r readBackFile) close() {
-	if r.f != nil {
+	if r.f != nil && !r.kept {
 		r.f.Close()
 	}
+}
+
+// fromStart reads f from its first byte, whatever f's offset, one
+// pread(2) a read.
+type fromStart struct {
+	f   *os.File
+	off int64
+}
+
+func (r *fromStart) Read(b []byte) (int, error) {
+	if len(b) == 0 {
+		return 0, nil
+	}
+	n, err := sysfs.ReadAt(r.f, b, r.off)
+	r.off += int64(n)
+	if n == 0 && err == nil {
+		return 0, io.EOF
+	}
+	return n, err
 }
 
 // A readBackPipe reads back, from the medium, the files of each batch a
@@ -514,16 +564,25 @@ type readBackPipe struct {
 	ctx     context.Context
 	d       Side
 	written []Entry
-	batches chan []int
+	batches chan landedBatch
 	done    chan struct{}
-	// read and wrong, by index in written, are the reader's until done
-	// is closed.
+	// read and wrong, by index in written, and closeErr, the first error
+	// closing a kept file, are the reader's until done is closed.
 	read, wrong []bool
+	closeErr    error
+}
+
+// landedBatch is a batch handed to the read-back: indexes in written, and
+// the files the copier kept open for it, by position in idx (nil, or nil
+// where not kept).
+type landedBatch struct {
+	idx  []int
+	kept []afero.File
 }
 
 func startReadBack(ctx context.Context, d Side, written []Entry) *readBackPipe {
 	r := &readBackPipe{ctx: ctx, d: d, written: written,
-		batches: make(chan []int), done: make(chan struct{}),
+		batches: make(chan landedBatch), done: make(chan struct{}),
 		read: make([]bool, len(written)), wrong: make([]bool, len(written))}
 	go r.run()
 	return r
@@ -531,14 +590,24 @@ func startReadBack(ctx context.Context, d Side, written []Entry) *readBackPipe {
 
 func (r *readBackPipe) run() {
 	defer close(r.done)
-	for idx := range r.batches {
-		files := make([]int, 0, len(idx))
-		for _, i := range idx {
+	for b := range r.batches {
+		files := make([]int, 0, len(b.idx))
+		var kept []afero.File
+		if b.kept != nil {
+			kept = make([]afero.File, 0, len(b.idx))
+		}
+		for k, i := range b.idx {
 			if i >= 0 && i < len(r.written) && r.written[i].Type == manifest.File {
 				files = append(files, i)
+				if kept != nil {
+					kept = append(kept, b.kept[k])
+				}
 			}
 		}
-		readBackFiles(r.ctx, r.d, r.written, files, r.wrong)
+		readBackFiles(r.ctx, r.d, r.written, files, kept, r.wrong)
+		if err := closeFiles(b.kept); err != nil && r.closeErr == nil {
+			r.closeErr = err
+		}
 		if r.ctx.Err() != nil {
 			continue // what was read unfinished is not marked read
 		}
@@ -548,17 +617,39 @@ func (r *readBackPipe) run() {
 	}
 }
 
-// landed hands the batch idx to the reader, once it is done with the
-// previous one; it returns at once when ctx is done. A batch of another
-// list than the pipe's (a Copier that hands DefaultCopier a job of its
-// own) is left to the read-back after the copy.
-func (r *readBackPipe) landed(write []Entry, idx []int) {
+// closeFiles closes the files that are not nil and returns the first
+// error.
+func closeFiles(files []afero.File) error {
+	var first error
+	for _, f := range files {
+		if f == nil {
+			continue
+		}
+		if err := f.Close(); err != nil && first == nil {
+			first = fmt.Errorf("close %q: %w", f.Name(), err)
+		}
+	}
+	return first
+}
+
+// landed hands the batch idx, and the files kept open for it, to the
+// reader, once it is done with the previous one; it returns at once when
+// ctx is done. A batch of another list than the pipe's (a Copier that
+// hands DefaultCopier a job of its own) is left to the read-back after
+// the copy. The files are closed on every way.
+func (r *readBackPipe) landed(write []Entry, idx []int, kept []afero.File) {
+	if kept != nil && len(kept) != len(idx) {
+		closeFiles(kept) // not by position: read back by name
+		kept = nil
+	}
 	if len(write) != len(r.written) || len(write) == 0 || &write[0] != &r.written[0] {
+		closeFiles(kept)
 		return
 	}
 	select {
-	case r.batches <- idx:
+	case r.batches <- landedBatch{idx: idx, kept: kept}:
 	case <-r.ctx.Done():
+		closeFiles(kept)
 	}
 }
 
@@ -572,9 +663,13 @@ func (r *readBackPipe) stop() {
 	<-r.done
 }
 
-// beforeReadBack, set by tests only, is called with each file's name
-// before it is opened for its read-back.
-var beforeReadBack func(name string)
+// Set by tests only: beforeReadBack is called with each file's name
+// before it is read back, readBackByName when it is opened by name for
+// that (not kept open by the copy).
+var (
+	beforeReadBack func(name string)
+	readBackByName func(name string)
+)
 
 // wholeSync returns a whole-filesystem sync for d, or nil where its
 // filesystem has none or its payload, manifest and tag do not all live on

@@ -678,3 +678,196 @@ func TestReadBackRuns(t *testing.T) {
 		}
 	})
 }
+
+// TestReadBackKeptHandles: on the OS's filesystem the read-back reads each
+// file through the handle the copy wrote it with, opening no name, as far
+// as the descriptors allow (a quarter of a batch here, with the limit
+// lowered): the rest are opened by name. Either way a file the medium
+// kept wrong is found and rewritten, and no descriptor is left open.
+func TestReadBackKeptHandles(t *testing.T) {
+	const files = 300
+	// The handle on /proc/self/fd that safe opens keep for the process.
+	if f, err := nofollow.Open(afero.NewOsFs(), os.Args[0]); err == nil {
+		f.Close()
+	}
+	batch := batchLimit{files: 40, bytes: 1 << 40} // 20 a batch, flushed behind
+	for _, tc := range []struct {
+		name     string
+		limit    int // descriptors, 0: the process's
+		byName   func(n int) bool
+		wantDesc string
+	}{
+		{"every file kept", 0, func(n int) bool { return n == 0 }, "none"},
+		{"five a batch kept", keepReserve + 6*5, func(n int) bool { return n == files-files/4 }, "three in four"},
+		{"none kept", keepReserve, func(n int) bool { return n == files }, "all"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newEnv(t, "os")
+			v := tree{}
+			for i := range files {
+				v[fmt.Sprintf("f%03d", i)] = file(0o644, fmt.Sprintf("file %03d\n", i))
+			}
+			put(t, e.primary, v, "1\n")
+			if tc.limit > 0 {
+				old := openFilesLimit
+				openFilesLimit = func() int { return tc.limit }
+				defer func() { openFilesLimit = old }()
+			}
+			target := filepath.Join(e.backup.Dir, "f123")
+			var (
+				mu             sync.Mutex
+				byName, wrongs int
+			)
+			beforeReadBack = func(name string) {
+				mu.Lock()
+				defer mu.Unlock()
+				if name == target && wrongs == 0 {
+					wrongs++
+					// What the flash kept: other bytes, the same size, in
+					// the same inode.
+					if err := afero.WriteFile(e.backup.Fs, name, []byte("FILE XXX\n"), 0o644); err != nil {
+						t.Error(err)
+					}
+				}
+			}
+			readBackByName = func(string) {
+				mu.Lock()
+				byName++
+				mu.Unlock()
+			}
+			defer func() { beforeReadBack, readBackByName = nil, nil }()
+			fds := func() int {
+				d, err := os.ReadDir("/proc/self/fd")
+				if err != nil {
+					t.Skipf("no /proc/self/fd: %v", err)
+				}
+				return len(d)
+			}
+			before := fds()
+			res, err := e.pair(optionFunc(func(c *config) { c.batch = batch })).Reconcile(context.Background())
+			if err != nil {
+				t.Fatal(err)
+			}
+			// The rewrite's own read-back opens its file by name.
+			if n := byName - wrongs; !tc.byName(n) {
+				t.Errorf("%d of %d files opened by name for their read-back, want %s", n, files, tc.wantDesc)
+			}
+			if res.FilesWritten != files+1 {
+				t.Errorf("FilesWritten = %d, want %d files plus the one rewrite", res.FilesWritten, files)
+			}
+			wantAgree(t, e, v, "1\n")
+			if after := fds(); after > before {
+				t.Errorf("%d descriptors open after Reconcile, %d before", after, before)
+			}
+		})
+	}
+}
+
+// TestFlushBehind: on the OS's filesystem under a whole-filesystem sync a
+// batch is synced and renamed while the next is written, in batches of
+// half the limit: every rename of a batch comes after that batch's sync
+// and before the next batch's, in order. A rename that fails there fails
+// the copy, with no tag, nothing renamed after Reconcile returns and no
+// descriptor left open.
+func TestFlushBehind(t *testing.T) {
+	const files = 50
+	if f, err := nofollow.Open(afero.NewOsFs(), os.Args[0]); err == nil {
+		f.Close() // the handle safe opens keep, opened before the count
+	}
+	batch := batchLimit{files: 16, bytes: 1 << 40} // 8 a batch behind
+	setup := func(t *testing.T) (*env, tree) {
+		e := newEnv(t, "os")
+		v := tree{}
+		for i := range files {
+			v[fmt.Sprintf("f%02d", i)] = file(0o644, fmt.Sprintf("file %02d\n", i))
+		}
+		put(t, e.primary, v, "1\n")
+		return e, v
+	}
+	var (
+		mu     sync.Mutex
+		events []string // "sync", or the name renamed
+	)
+	afterBatchSync = func() {
+		mu.Lock()
+		events = append(events, "sync")
+		mu.Unlock()
+	}
+	defer func() { afterBatchSync, beforeRename = nil, nil }()
+	t.Run("order", func(t *testing.T) {
+		e, v := setup(t)
+		events = nil
+		beforeRename = func(name string) error {
+			mu.Lock()
+			events = append(events, filepath.Base(name))
+			mu.Unlock()
+			return nil
+		}
+		if _, err := e.pair(optionFunc(func(c *config) { c.batch = batch })).Reconcile(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		wantAgree(t, e, v, "1\n")
+		var got [][]string
+		for _, ev := range events {
+			if ev == "sync" {
+				got = append(got, nil)
+				continue
+			}
+			if len(got) == 0 {
+				t.Fatalf("%s renamed before any sync: %v", ev, events)
+			}
+			got[len(got)-1] = append(got[len(got)-1], ev)
+		}
+		var want [][]string
+		for i := 0; i < files; i += 8 {
+			var b []string
+			for j := i; j < min(files, i+8); j++ {
+				b = append(b, fmt.Sprintf("f%02d", j))
+			}
+			want = append(want, b)
+		}
+		if diff := cmp.Diff(want, got); diff != "" {
+			t.Errorf("renames after each sync (-want +got):\n%s", diff)
+		}
+	})
+	t.Run("rename fails", func(t *testing.T) {
+		e, _ := setup(t)
+		failed := errors.New("the flash refused the rename")
+		var renamed atomic.Int64
+		beforeRename = func(name string) error {
+			if filepath.Base(name) == "f11" {
+				return failed
+			}
+			renamed.Add(1)
+			return nil
+		}
+		before := len(mustReadDir(t, "/proc/self/fd"))
+		_, err := e.pair(optionFunc(func(c *config) { c.batch = batch })).Reconcile(context.Background())
+		if !errors.Is(err, failed) {
+			t.Fatalf("Reconcile() = %v, want %v", err, failed)
+		}
+		if got := readTag(t, e.backup); got != "<missing>" {
+			t.Errorf("backup tag = %q, want it absent", got)
+		}
+		n := renamed.Load()
+		if n < 11 || n > 16 {
+			t.Errorf("%d files renamed into place, want the first batch's 8 and f08 to f10", n)
+		}
+		time.Sleep(10 * time.Millisecond)
+		if m := renamed.Load(); m != n {
+			t.Errorf("%d files renamed after Reconcile returned", m-n)
+		}
+		if after := len(mustReadDir(t, "/proc/self/fd")); after > before {
+			t.Errorf("%d descriptors open after Reconcile, %d before", after, before)
+		}
+	})
+}
+
+func mustReadDir(t *testing.T, dir string) []os.DirEntry {
+	t.Helper()
+	d, err := os.ReadDir(dir)
+	if err != nil {
+		t.Skipf("%s: %v", dir, err)
+	}
+	return d
+}

@@ -6,6 +6,7 @@ import (
 
 	"github.com/dualpart/backup/internal/durable"
 	"github.com/dualpart/backup/internal/manifest"
+	"github.com/spf13/afero"
 )
 
 // Entry is one entry of a payload as a manifest records it: a slash path
@@ -68,10 +69,12 @@ type CopyJob struct {
 	// landed, when set, is told the indexes in Write of each batch's
 	// files once they are durable under their final names (DefaultCopier
 	// calls it after every batch, with the job's Write), so that they are
-	// read back from the medium while the next batch is written. It may
-	// wait for the previous batch's read-back; it returns at once when
-	// ctx is done.
-	landed func(write []Entry, idx []int)
+	// read back from the medium while the next batch is written, with
+	// files, by position in idx, the files DefaultCopier kept open for
+	// that (nil where it closed one), which landed closes. It may wait
+	// for the previous batch's read-back; it returns at once when ctx is
+	// done.
+	landed func(write []Entry, idx []int, files []afero.File)
 	// digests, when set, says the source's files have no digest yet (an
 	// unverified source copied over an empty destination): DefaultCopier
 	// records in Write each file's SHA-256 as it reads it, instead of
@@ -119,7 +122,8 @@ type batchLimit struct {
 // fewer, fuller batches of small files write less and finish sooner: at
 // 100,000 files of 100 to 1,000 bytes, 2,048-file batches took 15.4 s and
 // wrote 535 MiB to ext4 where 256-file batches took 16.6 to 18.3 s and
-// wrote 568 MiB (BENCHMARKS.md).
+// wrote 568 MiB (BENCHMARKS.md). Where a batch's flush runs behind the
+// copy (copyRun.flushesBehind), batches are half this: two are in hand.
 var defaultBatch = batchLimit{bytes: 8 << 20, files: 2048}
 
 func (b batchLimit) full(files int, bytes int64) bool {
@@ -147,9 +151,14 @@ type DefaultCopier struct{}
 // Copy carries out job.
 func (DefaultCopier) Copy(ctx context.Context, job *CopyJob) (CopyStats, error) {
 	c := copyRun{job: job, src: job.Src.Fs, dst: job.Dst.Fs, changed: make(map[string]bool), renameClears: osFs(job.Dst.Fs)}
-	if c.job.batch == (batchLimit{}) {
-		c.job.batch = defaultBatch
+	c.batch = job.batch
+	if c.batch == (batchLimit{}) {
+		c.batch = defaultBatch
 	}
+	if c.flushesBehind() {
+		c.batch = halfBatch(c.batch)
+	}
+	c.keep = keepOpen(job, c.batch)
 	err := c.run(ctx)
 	return c.stats, err
 }

@@ -29,13 +29,23 @@ type copyRun struct {
 	changed  map[string]bool // directories whose entries or mode changed since the last sync
 	pending  [][2]string     // temporary files of the batch, and their final names
 	landing  []int           // the indexes in job.Write of the batch's files
-	pendingN int64           // bytes of the batch
-	dirModes []Entry         // directories whose final mode is set once their entries are written
+	// kept holds, by position in landing, the batch's files still open
+	// for their read-back (nil for those closed once written); keep is
+	// how many a batch may keep (see keepOpen), keptN how many it does.
+	kept        []afero.File
+	keep, keptN int
+	// behind, on the OS's filesystem under a whole-filesystem sync, is
+	// the previous batch's flush, running while this batch is written
+	// (see flushBehind); nil when none is.
+	behind   chan error
+	pendingN int64   // bytes of the batch
+	dirModes []Entry // directories whose final mode is set once their entries are written
 	// renameClears: a file's final name is not cleared before the file
 	// is written, its rename is (the OS's filesystem, where rename(2)
 	// never puts a file where a directory is). One lookup a file less.
 	renameClears bool
 	stats        CopyStats
+	batch        batchLimit // job.batch, or the default, halved where flushes run behind
 
 	earlyMu  sync.Mutex
 	early    map[int]afero.File // source files the read-ahead opened, by index in job.Write, until the copy takes them
@@ -64,6 +74,8 @@ func (c *copyRun) run(ctx context.Context) error {
 		}
 		c.stats.Removed++
 	}
+	defer c.closeKept()
+	defer c.waitBehind() // on every way out: nothing is renamed after Copy returns
 	ahead := c.readAhead()
 	defer c.stopReadAhead(ahead)
 	for i, e := range c.job.Write {
@@ -79,13 +91,16 @@ func (c *copyRun) run(ctx context.Context) error {
 		c.stats.FilesWritten++
 		c.stats.BytesWritten += n
 		c.job.Progressed(e.Path, n)
-		if c.job.batch.full(len(c.pending), c.pendingN) {
+		if c.batch.full(len(c.pending), c.pendingN) {
 			if err := c.flush(ctx); err != nil {
 				return err
 			}
 		}
 	}
 	if err := c.flush(ctx); err != nil {
+		return err
+	}
+	if err := c.waitBehind(); err != nil {
 		return err
 	}
 	if err := c.chmod(ctx); err != nil {
@@ -236,18 +251,22 @@ func (c *copyRun) root() error {
 
 // removeAll removes name and, if it is a directory, what is below it. It
 // never follows a symlink: os.RemoveAll and afero's RemoveAll unlink links.
-func (c *copyRun) removeAll(name string) error {
+func (c *copyRun) removeAll(name string) error { return c.removeAllIn(name, c.changed) }
+
+// removeAllIn is removeAll, recording the directories that changed in
+// changed.
+func (c *copyRun) removeAllIn(name string, changed map[string]bool) error {
 	if err := c.dst.RemoveAll(name); err != nil {
 		return fmt.Errorf("remove %q: %w", name, err)
 	}
 	// A removed directory is no longer there to sync; its removal is made
 	// durable by the sync of its parent.
-	for d := range c.changed {
+	for d := range changed {
 		if within(name, d) {
-			delete(c.changed, d)
+			delete(changed, d)
 		}
 	}
-	c.changed[filepath.Dir(name)] = true
+	changed[filepath.Dir(name)] = true
 	return nil
 }
 
@@ -256,7 +275,12 @@ func (c *copyRun) removeAll(name string) error {
 // (renameClears), a directory in the way makes rename(2) fail; that
 // directory, emptied by the removals that came first, is removed and the
 // rename tried again.
-func (c *copyRun) rename(tmp, name string) error {
+func (c *copyRun) rename(tmp, name string, changed map[string]bool) error {
+	if beforeRename != nil {
+		if err := beforeRename(name); err != nil {
+			return err
+		}
+	}
 	err := durable.Rename(c.dst, tmp, name)
 	if err == nil || !c.renameClears {
 		return err
@@ -264,7 +288,7 @@ func (c *copyRun) rename(tmp, name string) error {
 	if fi, lerr := manifest.Lstat(c.dst, name); lerr != nil || !fi.IsDir() {
 		return err
 	}
-	if err := c.removeAll(name); err != nil {
+	if err := c.removeAllIn(name, changed); err != nil {
 		return err
 	}
 	return durable.Rename(c.dst, tmp, name)
@@ -366,10 +390,13 @@ func (c *copyRun) writeFile(ctx context.Context, i int, e Entry, name string) (i
 	}
 	defer in.Close()
 	h := sha256.New()
-	var n int64
+	var (
+		n    int64
+		kept afero.File
+	)
 	tmp := durable.TempName(name)
 	// Written now, synced and renamed in flush: see there.
-	err = durable.CreateTemp(c.dst, tmp, e.Mode, durable.Hooks{SkipFileSync: true}, func(f afero.File) error {
+	fill := func(f afero.File) error {
 		var err error
 		r := &sourceReader{r: in}
 		if n, err = manifest.CopyBuffer(ctx, f, io.TeeReader(r, h), e.Size); err != nil {
@@ -391,9 +418,23 @@ func (c *copyRun) writeFile(ctx context.Context, i int, e Entry, name string) (i
 		// chown (which clears setuid, setgid and capabilities) comes
 		// before the chmod, and one chmod a file is enough.
 		return c.setOwner(tmp, e)
-	})
+	}
+	noSync := durable.Hooks{SkipFileSync: true}
+	if c.keptN < c.keep {
+		kept, err = durable.CreateTempOpen(c.dst, tmp, e.Mode, noSync, fill)
+	} else {
+		err = durable.CreateTemp(c.dst, tmp, e.Mode, noSync, fill)
+	}
 	if err != nil {
 		return n, fmt.Errorf("copy %q to %q: %w", src, name, err)
+	}
+	if kept != nil {
+		// Closed here on every way out but the batch's.
+		defer func() {
+			if kept != nil {
+				kept.Close()
+			}
+		}()
 	}
 	var sum [sha256.Size]byte
 	copy(sum[:], h.Sum(nil))
@@ -409,8 +450,51 @@ func (c *copyRun) writeFile(ctx context.Context, i int, e Entry, name string) (i
 	}
 	c.pending = append(c.pending, [2]string{tmp, name})
 	c.landing = append(c.landing, i)
+	c.kept = append(c.kept, kept)
+	if kept != nil {
+		c.keptN++
+		kept = nil // the batch's now
+	}
 	c.pendingN += n
 	return n, nil
+}
+
+// keepReserve is the part of the process's descriptors that kept files
+// never take (the source's read-ahead, the read-back's own opens, an
+// app's sockets and logs).
+const keepReserve = 256
+
+// keepOpen returns how many of a batch's files the copy keeps open for
+// their read-back (landed): on the OS's filesystem, where that read-back
+// then opens nothing (a safe open is five system calls, a close a sixth,
+// about a fifth of a small file's copy), up to a batch's worth, within a
+// sixth of the descriptors left above keepReserve, since up to three
+// batches hold theirs at once: the one written, the one flushed behind it
+// (waiting to hand its files over) and the one read back. Beyond, a file
+// is closed once written and read back by name.
+func keepOpen(job *CopyJob, b batchLimit) int {
+	if job.landed == nil || !osFs(job.Dst.Fs) {
+		return 0
+	}
+	return max(0, min(b.files, (openFilesLimit()-keepReserve)/6))
+}
+
+// openFilesLimit is sysfs.OpenFilesLimit; a test lowers it.
+var openFilesLimit = sysfs.OpenFilesLimit
+
+// closeKept closes the files kept for a batch that was not handed to the
+// read-back (the copy failed first).
+func (c *copyRun) closeKept() {
+	closeKept(c.kept)
+	c.kept, c.keptN = nil, 0
+}
+
+func closeKept(kept []afero.File) {
+	for _, f := range kept {
+		if f != nil {
+			f.Close()
+		}
+	}
 }
 
 // flush makes the batch's temporary files durable, renames each over its
@@ -426,6 +510,9 @@ func (c *copyRun) writeFile(ctx context.Context, i int, e Entry, name string) (i
 // durable; the last batch's names are made durable by the sync before the
 // tag.
 func (c *copyRun) flush(ctx context.Context) error {
+	if c.flushesBehind() {
+		return c.flushBehind(ctx)
+	}
 	if len(c.pending) == 0 && len(c.changed) == 0 {
 		return nil
 	}
@@ -433,6 +520,9 @@ func (c *copyRun) flush(ctx context.Context) error {
 	case c.job.syncAll != nil:
 		if err := c.job.syncAll(); err != nil {
 			return fmt.Errorf("sync %q: %w", c.job.Dst.Dir, err)
+		}
+		if afterBatchSync != nil {
+			afterBatchSync()
 		}
 	case !c.job.hooks.SkipFileSync:
 		for _, p := range c.pending {
@@ -445,7 +535,7 @@ func (c *copyRun) flush(ctx context.Context) error {
 		}
 	}
 	for _, p := range c.pending {
-		if err := c.rename(p[0], p[1]); err != nil {
+		if err := c.rename(p[0], p[1], c.changed); err != nil {
 			return fmt.Errorf("rename %q over %q: %w", p[0], p[1], err)
 		}
 		c.changed[filepath.Dir(p[1])] = true
@@ -455,10 +545,100 @@ func (c *copyRun) flush(ctx context.Context) error {
 		return err
 	}
 	if c.job.landed != nil && len(c.landing) > 0 {
-		c.job.landed(c.job.Write, c.landing)
+		c.job.landed(c.job.Write, c.landing, c.kept)
+		c.kept, c.keptN = nil, 0 // landed's to close
 	}
+	c.closeKept()
 	c.landing = nil
 	return nil
+}
+
+// flushesBehind reports whether a batch's flush runs while the next batch
+// is written: on the OS's filesystem under a whole-filesystem sync, where
+// a batch's sync and renames are otherwise a third of a first copy of
+// small files, spent waiting. Elsewhere (a test's crash-simulating
+// filesystem, the power-loss campaign's) every flush is done in order, so
+// that each step of a copy comes at the same point in every run.
+func (c *copyRun) flushesBehind() bool { return c.job.syncAll != nil && osFs(c.dst) }
+
+// flushBehind hands the batch to a flush of its own, once the previous
+// batch's flush is done, and returns while it runs: its sync, then its
+// renames, then its read-back (landed). The order that matters is kept:
+// no file is renamed into place before the sync that made its data
+// durable, and a batch's renames are done before the next batch's sync,
+// which makes them durable. The copy meanwhile writes the next batch to
+// temporary names (no name a flush renames, since every path is written
+// once and parents before their entries), so two batches are at most in
+// hand at once; batches are half the size they are where flushes are
+// done in order (halfBatch), so what a stopped copy loses is still at
+// most one batch's limit.
+func (c *copyRun) flushBehind(ctx context.Context) error {
+	if err := c.waitBehind(); err != nil {
+		return err
+	}
+	if len(c.pending) == 0 {
+		return nil
+	}
+	pending, landing, kept := c.pending, c.landing, c.kept
+	c.pending, c.landing, c.kept, c.pendingN, c.keptN = nil, nil, nil, 0, 0
+	// Under a whole-filesystem sync no directory is synced on its own:
+	// the next sync makes every name durable.
+	clear(c.changed)
+	done := make(chan error, 1)
+	c.behind = done
+	go func() {
+		err := c.flushBatch(pending)
+		if err == nil && c.job.landed != nil {
+			c.job.landed(c.job.Write, landing, kept)
+		} else {
+			closeKept(kept)
+		}
+		done <- err
+	}()
+	return nil
+}
+
+// flushBatch syncs the filesystem and renames the batch's files into
+// place, for flushBehind.
+func (c *copyRun) flushBatch(pending [][2]string) error {
+	if err := c.job.syncAll(); err != nil {
+		return fmt.Errorf("sync %q: %w", c.job.Dst.Dir, err)
+	}
+	if afterBatchSync != nil {
+		afterBatchSync()
+	}
+	changed := make(map[string]bool) // made durable by the next sync
+	for _, p := range pending {
+		if err := c.rename(p[0], p[1], changed); err != nil {
+			return fmt.Errorf("rename %q over %q: %w", p[0], p[1], err)
+		}
+	}
+	return nil
+}
+
+// waitBehind waits for the flush running behind the copy, if any, and
+// returns its error.
+func (c *copyRun) waitBehind() error {
+	if c.behind == nil {
+		return nil
+	}
+	err := <-c.behind
+	c.behind = nil
+	return err
+}
+
+// Set by tests only: afterBatchSync is called after each batch's
+// whole-filesystem sync, beforeRename before each rename of a batch's file
+// into place, whose error it then returns.
+var (
+	afterBatchSync func()
+	beforeRename   func(name string) error
+)
+
+// halfBatch is the batch a copy whose flushes run behind it writes: half
+// the limit, since two batches are then in hand at once.
+func halfBatch(b batchLimit) batchLimit {
+	return batchLimit{bytes: max(1, b.bytes/2), files: max(1, b.files/2)}
 }
 
 // chmod gives the entries that hold the right content with another mode,

@@ -115,7 +115,11 @@
 // frees room), then writes only the entries that differ by content: each
 // file to a temporary name in its own directory, and batch by batch (8 MiB
 // or 2,048 files) the batch's files are synced, renamed over their final
-// names and their directories synced. A copy stopped at any instant (the
+// names and their directories synced. On Linux's filesystems, synced whole
+// (syncfs) a batch at a time, a batch's sync and renames run while the
+// next batch is written, and batches are half that (4 MiB or 1,024 files),
+// so that the two in hand never hold more than one batch's limit. A copy
+// stopped at any instant (the
 // init script's watchdog, kill -9, a power cut) keeps every finished batch,
 // and the next attempt, hashing what it finds, writes only the rest: every
 // boot makes progress, and K interrupted attempts write at most the payload

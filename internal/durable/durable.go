@@ -16,6 +16,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"os"
 	"path/filepath"
 
 	"github.com/dualpart/backup/internal/manifest"
@@ -84,7 +85,7 @@ func WriteFile(fsys afero.Fs, name string, data []byte, perm fs.FileMode, h Hook
 // whole. An error of fill leaves the old file untouched.
 func WriteFileWith(fsys afero.Fs, name string, perm fs.FileMode, h Hooks, fill func(afero.File) error) error {
 	tmp := TempName(name)
-	if err := writeTemp(fsys, tmp, perm, h, fill); err != nil {
+	if _, err := writeTemp(fsys, tmp, perm, h, fill, false); err != nil {
 		return fmt.Errorf("write %q: %w", name, err)
 	}
 	if err := fsys.Rename(tmp, name); err != nil {
@@ -101,32 +102,49 @@ func WriteFileWith(fsys afero.Fs, name string, perm fs.FileMode, h Hooks, fill f
 // (the umask must not change it) and fsyncs and closes it. Setting the mode
 // before the fsync makes the mode durable with the data.
 func CreateTemp(fsys afero.Fs, tmp string, perm fs.FileMode, h Hooks, fill func(afero.File) error) error {
-	return writeTemp(fsys, tmp, perm, h, fill)
+	_, err := writeTemp(fsys, tmp, perm, h, fill, false)
+	return err
 }
 
-func writeTemp(fsys afero.Fs, tmp string, perm fs.FileMode, h Hooks, fill func(afero.File) error) error {
-	f, err := createExcl(fsys, tmp)
+// CreateTempOpen is CreateTemp, but the file is created for reading as
+// well as writing and returned open, for the caller to read back through
+// the handle it was written with (and to close): no second open of a
+// name, and whatever is renamed over that name meanwhile, what is read is
+// the file written.
+func CreateTempOpen(fsys afero.Fs, tmp string, perm fs.FileMode, h Hooks, fill func(afero.File) error) (afero.File, error) {
+	return writeTemp(fsys, tmp, perm, h, fill, true)
+}
+
+func writeTemp(fsys afero.Fs, tmp string, perm fs.FileMode, h Hooks, fill func(afero.File) error, keep bool) (afero.File, error) {
+	flags := createFlags
+	if keep {
+		flags = flags&^os.O_WRONLY | os.O_RDWR
+	}
+	f, err := createExcl(fsys, tmp, flags)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if err := fill(f); err != nil {
 		f.Close()
-		return err
+		return nil, err
 	}
 	if err := fsys.Chmod(tmp, perm); err != nil {
 		f.Close()
-		return err
+		return nil, err
 	}
 	if !h.SkipFileSync {
 		if err := f.Sync(); err != nil {
 			f.Close()
-			return fmt.Errorf("sync %q: %w", tmp, err)
+			return nil, fmt.Errorf("sync %q: %w", tmp, err)
 		}
 	}
-	if err := f.Close(); err != nil {
-		return fmt.Errorf("close %q: %w", tmp, err)
+	if keep {
+		return f, nil
 	}
-	return nil
+	if err := f.Close(); err != nil {
+		return nil, fmt.Errorf("close %q: %w", tmp, err)
+	}
+	return nil, nil
 }
 
 // createExcl creates tmp exclusively, so that nothing already at that name
@@ -134,15 +152,15 @@ func writeTemp(fsys afero.Fs, tmp string, perm fs.FileMode, h Hooks, fill func(a
 // leftover is removed and the create tried once more: only then, since a
 // Remove of a name that is not there costs two failed system calls a file
 // on the OS filesystem (unlink, then rmdir).
-func createExcl(fsys afero.Fs, tmp string) (afero.File, error) {
-	f, err := fsys.OpenFile(tmp, createFlags, 0o600)
+func createExcl(fsys afero.Fs, tmp string, flags int) (afero.File, error) {
+	f, err := fsys.OpenFile(tmp, flags, 0o600)
 	if !errors.Is(err, fs.ErrExist) {
 		return f, err
 	}
 	if err := fsys.Remove(tmp); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return nil, err
 	}
-	return fsys.OpenFile(tmp, createFlags, 0o600)
+	return fsys.OpenFile(tmp, flags, 0o600)
 }
 
 // SyncFile fsyncs an existing file through a read-only handle: after a

@@ -1,6 +1,7 @@
 package durable_test
 
 import (
+	"errors"
 	"os"
 	"path/filepath"
 	"testing"
@@ -85,6 +86,43 @@ func TestWriteFileLeftoverTemp(t *testing.T) {
 			}
 			if _, err := os.Lstat(tmp); !os.IsNotExist(err) {
 				t.Errorf("the temporary name is still there after WriteFile (%v)", err)
+			}
+		})
+	}
+}
+
+// TestCreateTempOpen: the file comes back open for reading what was
+// written, with its mode set whatever the umask; a fill that fails leaves
+// nothing open to the caller.
+func TestCreateTempOpen(t *testing.T) {
+	for name, fsys := range map[string]afero.Fs{"mem": afero.NewMemMapFs(), "os": afero.NewOsFs()} {
+		t.Run(name, func(t *testing.T) {
+			dir := t.TempDir()
+			if name == "mem" {
+				dir = "/d"
+			}
+			tmp := filepath.Join(dir, durable.TempName("f"))
+			f, err := durable.CreateTempOpen(fsys, tmp, 0o751, durable.Hooks{}, func(f afero.File) error {
+				_, err := f.Write([]byte("written"))
+				return err
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer f.Close()
+			b := make([]byte, 16)
+			n, err := f.ReadAt(b, 0)
+			if string(b[:n]) != "written" {
+				t.Errorf("ReadAt = %q, %v; want %q", b[:n], err, "written")
+			}
+			fi, err := fsys.Stat(tmp)
+			if err != nil || fi.Mode().Perm() != 0o751 {
+				t.Errorf("Stat = %v, %v; want mode 0751", fi, err)
+			}
+			refused := errors.New("refused")
+			g, err := durable.CreateTempOpen(fsys, tmp+"2", 0o644, durable.Hooks{}, func(afero.File) error { return refused })
+			if g != nil || !errors.Is(err, refused) {
+				t.Errorf("CreateTempOpen with a failing fill = %v, %v; want nil, %v", g, err, refused)
 			}
 		})
 	}

@@ -46,3 +46,45 @@ func fadvise(f *os.File, advice int, what string) error {
 	}
 	return nil
 }
+
+// ReadAt reads from f at off with one pread(2) (os.File.ReadAt reads
+// again until the buffer is full, a second call at the end of every small
+// file), for a caller that knows where the file should end.
+func ReadAt(f *os.File, b []byte, off int64) (int, error) {
+	rc, err := f.SyscallConn()
+	if err != nil {
+		return 0, err
+	}
+	var (
+		n    int
+		rerr error
+	)
+	if err := rc.Control(func(fd uintptr) {
+		for {
+			n, rerr = unix.Pread(int(fd), b, off)
+			if rerr != unix.EINTR {
+				return
+			}
+		}
+	}); err != nil {
+		return 0, err
+	}
+	if rerr != nil {
+		return 0, &os.PathError{Op: "read", Path: f.Name(), Err: rerr}
+	}
+	return max(n, 0), nil
+}
+
+// OpenFilesLimit returns the process's limit on open descriptors
+// (RLIMIT_NOFILE's soft limit, which Go raises to the hard one at
+// start), or 0 if it cannot be read.
+func OpenFilesLimit() int {
+	var rl unix.Rlimit
+	if err := unix.Getrlimit(unix.RLIMIT_NOFILE, &rl); err != nil {
+		return 0
+	}
+	if rl.Cur > 1<<20 {
+		return 1 << 20
+	}
+	return int(rl.Cur)
+}
