@@ -598,27 +598,7 @@ func TestAdoptWhileCopying(t *testing.T) {
 // read-back closes every file it opened ahead.
 func TestReadBackRuns(t *testing.T) {
 	const files = 2*readBackRun + 88
-	// The handle on /proc/self/fd that safe opens keep for the process.
-	if f, err := nofollow.Open(afero.NewOsFs(), os.Args[0]); err == nil {
-		f.Close()
-	}
-	fds := func() int {
-		t.Helper()
-		d, err := os.ReadDir("/proc/self/fd")
-		if err != nil {
-			t.Skipf("no /proc/self/fd: %v", err)
-		}
-		return len(d)
-	}
-	setup := func(t *testing.T) (*env, tree) {
-		e := newEnv(t, "os")
-		v := tree{}
-		for i := range files {
-			v[fmt.Sprintf("f%04d", i)] = file(0o644, fmt.Sprintf("file %04d\n", i))
-		}
-		put(t, e.primary, v, "1\n")
-		return e, v
-	}
+	setup := func(t *testing.T) (*env, tree) { return numberedOnPrimary(t, files) }
 	t.Run("wrong files", func(t *testing.T) {
 		e, v := setup(t)
 		targets := map[string]bool{}
@@ -639,7 +619,7 @@ func TestReadBackRuns(t *testing.T) {
 			}
 		}
 		defer func() { beforeReadBack = nil }()
-		before := fds()
+		before := countFds(t)
 		res, err := e.pair().Reconcile(context.Background())
 		if err != nil {
 			t.Fatal(err)
@@ -651,7 +631,7 @@ func TestReadBackRuns(t *testing.T) {
 			t.Errorf("FilesWritten = %d, want %d files plus %d rewrites", res.FilesWritten, files, len(targets))
 		}
 		wantAgree(t, e, v, "1\n")
-		if after := fds(); after > before {
+		if after := countFds(t); after > before {
 			t.Errorf("%d descriptors open after Reconcile, %d before", after, before)
 		}
 	})
@@ -666,14 +646,14 @@ func TestReadBackRuns(t *testing.T) {
 			}
 		}
 		defer func() { beforeReadBack = nil }()
-		before := fds()
+		before := countFds(t)
 		if _, err := e.pair().Reconcile(ctx); !errors.Is(err, context.Canceled) {
 			t.Fatalf("Reconcile() = %v, want context.Canceled", err)
 		}
 		if got := readTag(t, e.backup); got != "<missing>" {
 			t.Errorf("backup tag = %q, want it absent", got)
 		}
-		if after := fds(); after > before {
+		if after := countFds(t); after > before {
 			t.Errorf("%d descriptors open after Reconcile, %d before", after, before)
 		}
 	})
@@ -686,10 +666,6 @@ func TestReadBackRuns(t *testing.T) {
 // kept wrong is found and rewritten, and no descriptor is left open.
 func TestReadBackKeptHandles(t *testing.T) {
 	const files = 300
-	// The handle on /proc/self/fd that safe opens keep for the process.
-	if f, err := nofollow.Open(afero.NewOsFs(), os.Args[0]); err == nil {
-		f.Close()
-	}
 	batch := batchLimit{files: 40, bytes: 1 << 40} // 20 a batch, flushed behind
 	for _, tc := range []struct {
 		name     string
@@ -702,18 +678,13 @@ func TestReadBackKeptHandles(t *testing.T) {
 		{"none kept", keepReserve, func(n int) bool { return n == files }, "all"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			e := newEnv(t, "os")
-			v := tree{}
-			for i := range files {
-				v[fmt.Sprintf("f%03d", i)] = file(0o644, fmt.Sprintf("file %03d\n", i))
-			}
-			put(t, e.primary, v, "1\n")
+			e, v := numberedOnPrimary(t, files)
 			if tc.limit > 0 {
 				old := openFilesLimit
 				openFilesLimit = func() int { return tc.limit }
 				defer func() { openFilesLimit = old }()
 			}
-			target := filepath.Join(e.backup.Dir, "f123")
+			target := filepath.Join(e.backup.Dir, "f0123")
 			var (
 				mu             sync.Mutex
 				byName, wrongs int
@@ -725,7 +696,7 @@ func TestReadBackKeptHandles(t *testing.T) {
 					wrongs++
 					// What the flash kept: other bytes, the same size, in
 					// the same inode.
-					if err := afero.WriteFile(e.backup.Fs, name, []byte("FILE XXX\n"), 0o644); err != nil {
+					if err := afero.WriteFile(e.backup.Fs, name, []byte("FILE XXXX\n"), 0o644); err != nil {
 						t.Error(err)
 					}
 				}
@@ -736,14 +707,7 @@ func TestReadBackKeptHandles(t *testing.T) {
 				mu.Unlock()
 			}
 			defer func() { beforeReadBack, readBackByName = nil, nil }()
-			fds := func() int {
-				d, err := os.ReadDir("/proc/self/fd")
-				if err != nil {
-					t.Skipf("no /proc/self/fd: %v", err)
-				}
-				return len(d)
-			}
-			before := fds()
+			before := countFds(t)
 			res, err := e.pair(optionFunc(func(c *config) { c.batch = batch })).Reconcile(context.Background())
 			if err != nil {
 				t.Fatal(err)
@@ -756,7 +720,7 @@ func TestReadBackKeptHandles(t *testing.T) {
 				t.Errorf("FilesWritten = %d, want %d files plus the one rewrite", res.FilesWritten, files)
 			}
 			wantAgree(t, e, v, "1\n")
-			if after := fds(); after > before {
+			if after := countFds(t); after > before {
 				t.Errorf("%d descriptors open after Reconcile, %d before", after, before)
 			}
 		})
@@ -771,19 +735,8 @@ func TestReadBackKeptHandles(t *testing.T) {
 // descriptor left open.
 func TestFlushBehind(t *testing.T) {
 	const files = 50
-	if f, err := nofollow.Open(afero.NewOsFs(), os.Args[0]); err == nil {
-		f.Close() // the handle safe opens keep, opened before the count
-	}
 	batch := batchLimit{files: 16, bytes: 1 << 40} // 8 a batch behind
-	setup := func(t *testing.T) (*env, tree) {
-		e := newEnv(t, "os")
-		v := tree{}
-		for i := range files {
-			v[fmt.Sprintf("f%02d", i)] = file(0o644, fmt.Sprintf("file %02d\n", i))
-		}
-		put(t, e.primary, v, "1\n")
-		return e, v
-	}
+	setup := func(t *testing.T) (*env, tree) { return numberedOnPrimary(t, files) }
 	var (
 		mu     sync.Mutex
 		events []string // "sync", or the name renamed
@@ -822,7 +775,7 @@ func TestFlushBehind(t *testing.T) {
 		for i := 0; i < files; i += 8 {
 			var b []string
 			for j := i; j < min(files, i+8); j++ {
-				b = append(b, fmt.Sprintf("f%02d", j))
+				b = append(b, fmt.Sprintf("f%04d", j))
 			}
 			want = append(want, b)
 		}
@@ -835,13 +788,13 @@ func TestFlushBehind(t *testing.T) {
 		failed := errors.New("the flash refused the rename")
 		var renamed atomic.Int64
 		beforeRename = func(name string) error {
-			if filepath.Base(name) == "f11" {
+			if filepath.Base(name) == "f0011" {
 				return failed
 			}
 			renamed.Add(1)
 			return nil
 		}
-		before := len(mustReadDir(t, "/proc/self/fd"))
+		before := countFds(t)
 		_, err := e.pair(optionFunc(func(c *config) { c.batch = batch })).Reconcile(context.Background())
 		if !errors.Is(err, failed) {
 			t.Fatalf("Reconcile() = %v, want %v", err, failed)
@@ -857,17 +810,36 @@ func TestFlushBehind(t *testing.T) {
 		if m := renamed.Load(); m != n {
 			t.Errorf("%d files renamed after Reconcile returned", m-n)
 		}
-		if after := len(mustReadDir(t, "/proc/self/fd")); after > before {
+		if after := countFds(t); after > before {
 			t.Errorf("%d descriptors open after Reconcile, %d before", after, before)
 		}
 	})
 }
 
-func mustReadDir(t *testing.T, dir string) []os.DirEntry {
+// countFds returns how many descriptors the process holds, once the
+// handle on /proc/self/fd that safe opens keep for the process is open.
+func countFds(t *testing.T) int {
 	t.Helper()
-	d, err := os.ReadDir(dir)
-	if err != nil {
-		t.Skipf("%s: %v", dir, err)
+	if f, err := nofollow.Open(afero.NewOsFs(), os.Args[0]); err == nil {
+		f.Close()
 	}
-	return d
+	d, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		t.Skipf("no /proc/self/fd: %v", err)
+	}
+	return len(d)
+}
+
+// numberedOnPrimary returns an env on the OS's filesystem whose primary
+// holds n small files, f0000 onwards ("file 0000\n" and so on), at
+// version 1, and that tree.
+func numberedOnPrimary(t *testing.T, n int) (*env, tree) {
+	t.Helper()
+	e := newEnv(t, "os")
+	v := tree{}
+	for i := range n {
+		v[fmt.Sprintf("f%04d", i)] = file(0o644, fmt.Sprintf("file %04d\n", i))
+	}
+	put(t, e.primary, v, "1\n")
+	return e, v
 }
