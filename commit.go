@@ -172,12 +172,6 @@ func (p *Pair) copyPlanned(ctx context.Context, src, dst *found, pl *copyPlan, a
 			return CopyStats{}, err
 		}
 	}
-	if err := p.checkSpace(dst.side, pl); err != nil {
-		return CopyStats{}, err
-	}
-	if err := ctx.Err(); err != nil {
-		return CopyStats{}, err
-	}
 	d := dst.side
 	// Where the destination's filesystem can sync as a whole (syncfs(2) on
 	// Linux 5.8 and later, which reports write-back errors), one sync
@@ -190,6 +184,12 @@ func (p *Pair) copyPlanned(ctx context.Context, src, dst *found, pl *copyPlan, a
 	whole := p.wholeSync(d)
 	if whole != nil {
 		defer whole.Close()
+	}
+	if err := p.checkSpace(d, pl, whole != nil); err != nil {
+		return CopyStats{}, err
+	}
+	if err := ctx.Err(); err != nil {
+		return CopyStats{}, err
 	}
 	if err := p.invalidate(d, pl, src); err != nil {
 		return CopyStats{}, err

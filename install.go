@@ -95,7 +95,11 @@ func (p *Pair) publish(ctx context.Context, prev Result, src *found) (Result, er
 		if plans[i], err = p.plan(ctx, src, d); err != nil {
 			return res, err
 		}
-		if err := p.checkSpace(d.side, plans[i]); err != nil {
+		whole := p.wholeSync(d.side) // as the copy will have it
+		if whole != nil {
+			whole.Close()
+		}
+		if err := p.checkSpace(d.side, plans[i], whole != nil); err != nil {
 			return res, err
 		}
 	}

@@ -90,11 +90,17 @@ func (l layout) freed(n int64) int64 {
 // source lacks is removed first; then each batch's new files take their
 // room before the files they replace are freed by the batch's renames. The
 // largest excess over all batches is what must be free, plus the manifest.
-func (pl *copyPlan) need(l layout, batch batchLimit) int64 {
+// behind says each batch's flush runs while the next batch is written
+// (copyRun.flushesBehind): batches are then half the limit, and the files
+// a batch replaces are freed only once the next batch is written too.
+func (pl *copyPlan) need(l layout, batch batchLimit, behind bool) int64 {
 	if batch == (batchLimit{}) {
 		batch = defaultBatch
 	}
-	var held, freed, pendingFreed, peak int64
+	if behind {
+		batch = halfBatch(batch)
+	}
+	var held, freed, pendingFreed, lagging, peak int64
 	var files int
 	var bytes int64
 	for i, e := range pl.job.Write {
@@ -104,7 +110,13 @@ func (pl *copyPlan) need(l layout, batch batchLimit) int64 {
 		bytes += e.Size
 		if batch.full(files, bytes) || i == len(pl.job.Write)-1 {
 			peak = max(peak, held-freed)
-			freed += pendingFreed
+			if behind {
+				// This batch's renames free its files' predecessors
+				// while the next batch is written: freed after it.
+				freed, lagging = freed+lagging, pendingFreed
+			} else {
+				freed += pendingFreed
+			}
 			pendingFreed, files, bytes = 0, 0, 0
 		}
 	}
@@ -137,16 +149,25 @@ func spaceOf(d Side) (free int64, l layout, ok bool, err error) {
 }
 
 // checkSpace refuses a copy that would leave the destination with less
-// than the reserve. Filesystems that cannot tell their free space are not
+// than the reserve; whole says the copy syncs d's filesystem whole
+// (wholeSync). Filesystems that cannot tell their free space are not
 // checked.
-func (p *Pair) checkSpace(d Side, pl *copyPlan) error {
+func (p *Pair) checkSpace(d Side, pl *copyPlan, whole bool) error {
 	free, l, ok, err := spaceOf(d)
 	if err != nil || !ok {
 		return err
 	}
-	need := pl.need(l, p.cfg.batch)
+	need := pl.need(l, p.cfg.batch, p.flushesBehind(d, whole))
 	if free-p.cfg.reserve < need {
 		return fmt.Errorf("%w: %q needs %d bytes, %d free, %d reserved", ErrNoSpace, d.Dir, need, free, p.cfg.reserve)
 	}
 	return nil
+}
+
+// flushesBehind reports whether DefaultCopier's flushes run behind its
+// writes on d (copyRun.flushesBehind), as runCopier sets it up: a
+// whole-filesystem sync on the OS's filesystem, unless a test hook syncs
+// nothing.
+func (p *Pair) flushesBehind(d Side, whole bool) bool {
+	return whole && !p.cfg.hooks.SkipFileSync && osFs(d.Fs)
 }

@@ -24,20 +24,29 @@ func TestNeed(t *testing.T) {
 		removed  int64
 		l        layout
 		batch    batchLimit
+		behind   bool
 		want     int64
 	}{
-		{"small file, ext4 1 KiB blocks", files(450), []int64{0}, 0, ext1k, defaultBatch, 1024 + 128 + name},
-		{"small file, ext4 4 KiB blocks", files(450), []int64{0}, 0, ext4k, defaultBatch, 4096 + 128 + name},
-		{"small file, UBIFS", files(450), []int64{0}, 0, ubifs, defaultBatch, 450 + ubifsNode + 512 + name},
-		{"8 KiB file, UBIFS: a node header per 4 KiB", files(8192), []int64{0}, 0, ubifs, defaultBatch, 8192 + 2*ubifsNode + 512 + name},
-		{"directory, ext4", []Entry{{Path: "d0", Type: EntryDir}}, []int64{0}, 0, ext4k, defaultBatch, 4096 + 128 + name},
-		{"directory, UBIFS", []Entry{{Path: "d0", Type: EntryDir}}, []int64{0}, 0, ubifs, defaultBatch, 512 + name},
-		{"short symlink, ext4", []Entry{{Path: "l0", Type: EntrySymlink, Target: "bin/app"}}, []int64{0}, 0, ext4k, defaultBatch, 128 + name},
-		{"short symlink, UBIFS", []Entry{{Path: "l0", Type: EntrySymlink, Target: "bin/app"}}, []int64{0}, 0, ubifs, defaultBatch, 512 + name + 7},
-		{"removals first", files(4096), []int64{0}, 8192, ext4k, defaultBatch, 4096 + 128 + name - 8192},
-		{"replaced in one batch: both held", files(4096), []int64{4096}, 0, ext4k, defaultBatch, 4096 + 128 + name},
+		{"small file, ext4 1 KiB blocks", files(450), []int64{0}, 0, ext1k, defaultBatch, false, 1024 + 128 + name},
+		{"small file, ext4 4 KiB blocks", files(450), []int64{0}, 0, ext4k, defaultBatch, false, 4096 + 128 + name},
+		{"small file, UBIFS", files(450), []int64{0}, 0, ubifs, defaultBatch, false, 450 + ubifsNode + 512 + name},
+		{"8 KiB file, UBIFS: a node header per 4 KiB", files(8192), []int64{0}, 0, ubifs, defaultBatch, false, 8192 + 2*ubifsNode + 512 + name},
+		{"directory, ext4", []Entry{{Path: "d0", Type: EntryDir}}, []int64{0}, 0, ext4k, defaultBatch, false, 4096 + 128 + name},
+		{"directory, UBIFS", []Entry{{Path: "d0", Type: EntryDir}}, []int64{0}, 0, ubifs, defaultBatch, false, 512 + name},
+		{"short symlink, ext4", []Entry{{Path: "l0", Type: EntrySymlink, Target: "bin/app"}}, []int64{0}, 0, ext4k, defaultBatch, false, 128 + name},
+		{"short symlink, UBIFS", []Entry{{Path: "l0", Type: EntrySymlink, Target: "bin/app"}}, []int64{0}, 0, ubifs, defaultBatch, false, 512 + name + 7},
+		{"removals first", files(4096), []int64{0}, 8192, ext4k, defaultBatch, false, 4096 + 128 + name - 8192},
+		{"replaced in one batch: both held", files(4096), []int64{4096}, 0, ext4k, defaultBatch, false, 4096 + 128 + name},
 		{"replaced batch by batch: one batch of excess", files(4096, 4096, 4096), []int64{4096, 4096, 4096}, 0, ext4k,
-			batchLimit{files: 1, bytes: 1 << 30}, 4096 + 3*(128+name)},
+			batchLimit{files: 1, bytes: 1 << 30}, false, 4096 + 3*(128+name)},
+		// Flushed behind, batches of one: while the third file is
+		// written the second's rename may not have freed its
+		// predecessor yet; in order, batches of two free both after the
+		// second file.
+		{"replaced, flushed behind: half batches, freed a batch late", files(4096, 4096, 4096), []int64{4096, 4096, 4096}, 0, ext4k,
+			batchLimit{files: 2, bytes: 1 << 30}, true, 2*4096 + 3*(128+name)},
+		{"replaced, flushed in order: the same limit", files(4096, 4096, 4096), []int64{4096, 4096, 4096}, 0, ext4k,
+			batchLimit{files: 2, bytes: 1 << 30}, false, 2*4096 + 2*(128+name)},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -46,7 +55,7 @@ func TestNeed(t *testing.T) {
 			if man < 5000 {
 				t.Fatalf("the manifest costs %d bytes, less than its 5000 bytes", man)
 			}
-			if got := pl.need(tc.l, tc.batch) - man; got != tc.want {
+			if got := pl.need(tc.l, tc.batch, tc.behind) - man; got != tc.want {
 				t.Errorf("need() = %d (without the manifest), want %d", got, tc.want)
 			}
 		})
