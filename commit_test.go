@@ -660,70 +660,94 @@ func TestReadBackRuns(t *testing.T) {
 }
 
 // TestReadBackKeptHandles: on the OS's filesystem the read-back reads each
-// file through the handle the copy wrote it with, opening no name, as far
-// as the descriptors allow (a quarter of a batch here, with the limit
-// lowered): the rest are opened by name. Either way a file the medium
-// kept wrong is found and rewritten, and no descriptor is left open.
+// file through the handle the copy wrote it with, opening no name, and on
+// the path that fsyncs each file (kernels before 5.8) the fsync goes
+// through that handle too, as far as the descriptors allow (five a batch
+// here, with the limit lowered): the rest are opened by name. Either way
+// a file the medium kept wrong is found and rewritten, and no descriptor
+// is left open.
 func TestReadBackKeptHandles(t *testing.T) {
 	const files = 300
-	batch := batchLimit{files: 40, bytes: 1 << 40} // 20 a batch, flushed behind
-	for _, tc := range []struct {
-		name     string
-		limit    int // descriptors, 0: the process's
-		byName   func(n int) bool
-		wantDesc string
-	}{
-		{"every file kept", 0, func(n int) bool { return n == 0 }, "none"},
-		{"five a batch kept", keepReserve + 6*5, func(n int) bool { return n == files-files/4 }, "three in four"},
-		{"none kept", keepReserve, func(n int) bool { return n == files }, "all"},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			e, v := numberedOnPrimary(t, files)
-			if tc.limit > 0 {
-				old := openFilesLimit
-				openFilesLimit = func() int { return tc.limit }
-				defer func() { openFilesLimit = old }()
-			}
-			target := filepath.Join(e.backup.Dir, "f0123")
-			var (
-				mu             sync.Mutex
-				byName, wrongs int
-			)
-			beforeReadBack = func(name string) {
-				mu.Lock()
-				defer mu.Unlock()
-				if name == target && wrongs == 0 {
-					wrongs++
-					// What the flash kept: other bytes, the same size, in
-					// the same inode.
-					if err := afero.WriteFile(e.backup.Fs, name, []byte("FILE XXXX\n"), 0o644); err != nil {
-						t.Error(err)
+	batch := batchLimit{files: 40, bytes: 1 << 40}
+	for _, path := range []struct {
+		name  string
+		whole bool
+		batch int // files a batch: half the limit where flushed behind
+	}{{"syncfs", true, 20}, {"fsync", false, 40}} {
+		for _, tc := range []struct {
+			name  string
+			limit int // descriptors, 0: the process's
+			keep  int // files a batch keeps
+		}{
+			{"every file kept", 0, files},
+			{"five a batch kept", keepReserve + 6*5, 5},
+			{"none kept", keepReserve, 0},
+		} {
+			t.Run(path.name+"/"+tc.name, func(t *testing.T) {
+				e, v := numberedOnPrimary(t, files)
+				if tc.limit > 0 {
+					old := openFilesLimit
+					openFilesLimit = func() int { return tc.limit }
+					defer func() { openFilesLimit = old }()
+				}
+				noWholeSync = !path.whole
+				kept := 0
+				for i := 0; i < files; i += path.batch {
+					kept += min(path.batch, files-i, tc.keep)
+				}
+				target := filepath.Join(e.backup.Dir, "f0123")
+				var (
+					mu                     sync.Mutex
+					byName, synced, wrongs int
+				)
+				beforeReadBack = func(name string) {
+					mu.Lock()
+					defer mu.Unlock()
+					if name == target && wrongs == 0 {
+						wrongs++
+						// What the flash kept: other bytes, the same size,
+						// in the same inode.
+						if err := afero.WriteFile(e.backup.Fs, name, []byte("FILE XXXX\n"), 0o644); err != nil {
+							t.Error(err)
+						}
 					}
 				}
-			}
-			readBackByName = func(string) {
-				mu.Lock()
-				byName++
-				mu.Unlock()
-			}
-			defer func() { beforeReadBack, readBackByName = nil, nil }()
-			before := countFds(t)
-			res, err := e.pair(optionFunc(func(c *config) { c.batch = batch })).Reconcile(context.Background())
-			if err != nil {
-				t.Fatal(err)
-			}
-			// The rewrite's own read-back opens its file by name.
-			if n := byName - wrongs; !tc.byName(n) {
-				t.Errorf("%d of %d files opened by name for their read-back, want %s", n, files, tc.wantDesc)
-			}
-			if res.FilesWritten != files+1 {
-				t.Errorf("FilesWritten = %d, want %d files plus the one rewrite", res.FilesWritten, files)
-			}
-			wantAgree(t, e, v, "1\n")
-			if after := countFds(t); after > before {
-				t.Errorf("%d descriptors open after Reconcile, %d before", after, before)
-			}
-		})
+				readBackByName = func(string) {
+					mu.Lock()
+					byName++
+					mu.Unlock()
+				}
+				syncByName = func(string) {
+					mu.Lock()
+					synced++
+					mu.Unlock()
+				}
+				defer func() { beforeReadBack, readBackByName, syncByName, noWholeSync = nil, nil, nil, false }()
+				before := countFds(t)
+				res, err := e.pair(optionFunc(func(c *config) { c.batch = batch })).Reconcile(context.Background())
+				if err != nil {
+					t.Fatal(err)
+				}
+				// The rewrite reads back and fsyncs its file by name.
+				if n := byName - wrongs; n != files-kept {
+					t.Errorf("%d of %d files opened by name for their read-back, want %d (%d kept open)", n, files, files-kept, kept)
+				}
+				wantSynced := 0
+				if !path.whole {
+					wantSynced = files - kept + wrongs
+				}
+				if synced != wantSynced {
+					t.Errorf("%d files fsynced by name, want %d", synced, wantSynced)
+				}
+				if res.FilesWritten != files+1 {
+					t.Errorf("FilesWritten = %d, want %d files plus the one rewrite", res.FilesWritten, files)
+				}
+				wantAgree(t, e, v, "1\n")
+				if after := countFds(t); after > before {
+					t.Errorf("%d descriptors open after Reconcile, %d before", after, before)
+				}
+			})
+		}
 	}
 }
 

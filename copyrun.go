@@ -525,9 +525,21 @@ func (c *copyRun) flush(ctx context.Context) error {
 			afterBatchSync()
 		}
 	case !c.job.hooks.SkipFileSync:
-		for _, p := range c.pending {
+		for k, p := range c.pending {
 			if err := ctx.Err(); err != nil {
 				return err
+			}
+			if k < len(c.kept) && c.kept[k] != nil {
+				// The handle the file was written with: no open by name
+				// (on the OS's filesystem an open, four fcntl, an
+				// epoll_ctl and a close).
+				if err := c.kept[k].Sync(); err != nil {
+					return fmt.Errorf("sync %q: %w", p[0], err)
+				}
+				continue
+			}
+			if syncByName != nil {
+				syncByName(p[0])
 			}
 			if err := durable.SyncFile(c.dst, p[0]); err != nil {
 				return err
@@ -629,10 +641,12 @@ func (c *copyRun) waitBehind() error {
 
 // Set by tests only: afterBatchSync is called after each batch's
 // whole-filesystem sync, beforeRename before each rename of a batch's file
-// into place, whose error it then returns.
+// into place, whose error it then returns, syncByName before a file is
+// fsynced by its name.
 var (
 	afterBatchSync func()
 	beforeRename   func(name string) error
+	syncByName     func(name string) // before a batch's file is fsynced by name
 )
 
 // halfBatch is the batch a copy whose flushes run behind it writes: half
