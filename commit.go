@@ -553,9 +553,10 @@ func (r *fromStart) Read(b []byte) (int, error) {
 // copy has made durable while the copier writes the next batch, instead
 // of all of them after the copy: on the operating system's filesystem,
 // where the read-back is mostly waiting on the flash (on ext4 about a
-// fifth of a first copy of 1,000 files, BENCHMARKS.md rows 6). The copier
-// hands it a batch at a time and waits while it still reads the previous
-// one, so it holds no more than one batch ahead. Reading a batch early
+// fifth of a first copy of 1,000 files, BENCHMARKS.md rows 6). Each
+// batch's flush (on the copier's goroutine, or the flush running behind
+// it) hands it the batch and waits while it still reads the previous one,
+// so it holds no more than one batch at a time. Reading a batch early
 // changes nothing the commit protocol depends on: the batch's data is
 // durable before it is handed over (the batch's sync), nothing writes
 // those files again in the copy, and every result is in before the check

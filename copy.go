@@ -67,8 +67,9 @@ type CopyJob struct {
 	// batch with it instead of file by file and directory by directory.
 	syncAll func() error
 	// landed, when set, is told the indexes in Write of each batch's
-	// files once they are durable under their final names (DefaultCopier
-	// calls it after every batch, with the job's Write), so that they are
+	// files once their data is durable and they are renamed into place
+	// (the next sync makes the names durable; DefaultCopier calls it
+	// after every batch's flush, with the job's Write), so that they are
 	// read back from the medium while the next batch is written, with
 	// files, by position in idx, the files DefaultCopier kept open for
 	// that (nil where it closed one), which landed closes. It may wait
