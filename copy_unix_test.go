@@ -103,6 +103,16 @@ func nonRootCopy(t *testing.T, base string) {
 	}
 	fmt.Printf("uid %d: %v, %d entries written\n", os.Getuid(), res.Action, res.FilesWritten)
 	wantAgree(t, e, tr, "1\n")
+	// A backup file its owner may no longer read (its content cannot be
+	// compared, so it is rewritten) is repaired too.
+	if err := os.Chmod(filepath.Join(e.backup.Dir, "README"), 0o200); err != nil {
+		t.Fatal(err)
+	}
+	if res, err = e.pair().Reconcile(context.Background()); err != nil || res.FilesWritten+res.Chmods != 1 {
+		t.Fatalf("Reconcile() of a 0200 backup file as uid %d = %d written, %d chmods, %v; want one change, nil",
+			os.Getuid(), res.FilesWritten, res.Chmods, err)
+	}
+	wantAgree(t, e, tr, "1\n")
 	// Let the parent remove what nobody made.
 	filepath.Walk(root, func(name string, fi os.FileInfo, err error) error {
 		if err == nil && fi.IsDir() {

@@ -228,8 +228,8 @@ func (c *copyRun) root() error {
 	switch {
 	case err == nil && fi.IsDir():
 		if fi.Mode()&manifest.ModeMask != mode {
-			if err := c.dst.Chmod(dir, mode); err != nil {
-				return fmt.Errorf("chmod %q: %w", dir, err)
+			if err := c.withEntry(dir, true, func(f *os.File) error { return c.chmodTo(f, dir, mode) }); err != nil {
+				return err
 			}
 			c.changed[dir] = true
 		}
@@ -341,13 +341,16 @@ func (c *copyRun) write(ctx context.Context, i int, e Entry) (int64, error) {
 			}
 			c.changed[filepath.Dir(name)] = true
 		}
-		if e.Owned {
-			if err := c.dst.Chown(name, int(e.UID), int(e.GID)); err != nil {
-				return 0, fmt.Errorf("chown %q: %w", name, err)
-			}
+		if beforeMeta != nil {
+			beforeMeta(name)
 		}
-		if err := c.dst.Chmod(name, e.Mode|0o700); err != nil {
-			return 0, fmt.Errorf("chmod %q: %w", name, err)
+		if err := c.withEntry(name, true, func(f *os.File) error {
+			if err := c.setOwner(f, name, e); err != nil {
+				return err
+			}
+			return c.chmodTo(f, name, e.Mode|0o700)
+		}); err != nil {
+			return 0, err
 		}
 		c.changed[name] = true
 		if e.Mode|0o700 != e.Mode {
@@ -366,7 +369,7 @@ func (c *copyRun) write(ctx context.Context, i int, e Entry) (int64, error) {
 		if err := l.SymlinkIfPossible(e.Target, tmp); err != nil {
 			return 0, fmt.Errorf("copy symlink %q: %w", name, err)
 		}
-		if err := c.setMeta(tmp, e, false); err != nil {
+		if err := c.setMeta(nil, tmp, e, false); err != nil {
 			return 0, err
 		}
 		if err := c.dst.Rename(tmp, name); err != nil {
@@ -414,13 +417,20 @@ func (c *copyRun) writeFile(ctx context.Context, i int, e Entry, name string) (i
 			// left to that sync: a call a file cost more than it saved.
 			_ = sysfs.StartWriteback(osf)
 		}
+		if beforeMeta != nil {
+			beforeMeta(tmp)
+		}
 		// The owner now: CreateTemp sets the mode after fill, so the
 		// chown (which clears setuid, setgid and capabilities) comes
 		// before the chmod, and one chmod a file is enough.
-		return c.setOwner(tmp, e)
+		osf, _ := f.(*os.File)
+		return c.setOwner(osf, tmp, e)
 	}
 	noSync := durable.Hooks{SkipFileSync: true}
-	if c.keptN < c.keep {
+	// On the OS's filesystem the file stays open until its metadata is
+	// set through the handle (setMeta), and on for its read-back while
+	// the batch has room (c.keep).
+	if c.keptN < c.keep || osFs(c.dst) {
 		kept, err = durable.CreateTempOpen(c.dst, tmp, e.Mode, noSync, fill)
 	} else {
 		err = durable.CreateTemp(c.dst, tmp, e.Mode, noSync, fill)
@@ -445,8 +455,18 @@ func (c *copyRun) writeFile(ctx context.Context, i int, e Entry, name string) (i
 	if c.job.digests {
 		c.job.Write[i].SHA256 = sum
 	}
-	if err := c.setCapsTime(tmp, e, false); err != nil {
+	osf, _ := kept.(*os.File)
+	if err := c.setCapsTime(osf, tmp, e, false); err != nil {
 		return n, err
+	}
+	if kept != nil && c.keptN >= c.keep {
+		// Beyond what a batch keeps: read back (and on the fsync
+		// path synced) by name.
+		err := kept.Close()
+		kept = nil
+		if err != nil {
+			return n, fmt.Errorf("close %q: %w", tmp, err)
+		}
 	}
 	c.pending = append(c.pending, [2]string{tmp, name})
 	c.landing = append(c.landing, i)
@@ -642,8 +662,10 @@ func (c *copyRun) waitBehind() error {
 // Set by tests only: afterBatchSync is called after each batch's
 // whole-filesystem sync, beforeRename before each rename of a batch's file
 // into place, whose error it then returns, syncByName before a file is
-// fsynced by its name.
+// fsynced by its name, beforeMeta before the owner, mode, capabilities
+// or time of an entry the copy wrote or changes in place is set.
 var (
+	beforeMeta     func(name string)
 	afterBatchSync func()
 	beforeRename   func(name string) error
 	syncByName     func(name string) // before a batch's file is fsynced by name
@@ -663,17 +685,38 @@ func (c *copyRun) chmod(ctx context.Context) error {
 			return err
 		}
 		name := c.dstPath(e.Path)
-		if err := c.setMeta(name, e, true); err != nil {
+		if beforeMeta != nil {
+			beforeMeta(name)
+		}
+		if e.Type == manifest.Symlink {
+			// Its owner, by name: lchown never follows the link.
+			if err := c.setMeta(nil, name, e, true); err != nil {
+				return err
+			}
+			c.stats.Chmods++
+			continue
+		}
+		if err := c.withEntry(name, e.Type == manifest.Dir, func(f *os.File) error {
+			if err := c.setMeta(f, name, e, true); err != nil {
+				return err
+			}
+			if e.Type == manifest.Dir || c.job.hooks.SkipFileSync {
+				return nil
+			}
+			// A file's mode is inode metadata: its fsync makes it durable.
+			if f != nil {
+				if err := f.Sync(); err != nil {
+					return fmt.Errorf("sync %q: %w", name, err)
+				}
+				return nil
+			}
+			return durable.SyncFile(c.dst, name)
+		}); err != nil {
 			return err
 		}
 		c.stats.Chmods++
 		if e.Type == manifest.Dir {
 			c.changed[name] = true
-		} else if !c.job.hooks.SkipFileSync {
-			// A file's mode is inode metadata: its fsync makes it durable.
-			if err := durable.SyncFile(c.dst, name); err != nil {
-				return err
-			}
 		}
 	}
 	return nil
@@ -688,8 +731,11 @@ func (c *copyRun) setDirModes(ctx context.Context) error {
 		}
 		e := c.dirModes[i]
 		name := c.dstPath(e.Path)
-		if err := c.dst.Chmod(name, e.Mode); err != nil {
-			return fmt.Errorf("chmod %q: %w", name, err)
+		if beforeMeta != nil {
+			beforeMeta(name)
+		}
+		if err := c.withEntry(name, true, func(f *os.File) error { return c.chmodTo(f, name, e.Mode) }); err != nil {
+			return err
 		}
 		c.changed[name] = true
 	}

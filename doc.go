@@ -125,7 +125,11 @@
 // boot makes progress, and K interrupted attempts write at most the payload
 // plus K batches. Symlinks are copied as symlinks, never followed; modes are
 // set explicitly, a directory's only after its entries are written (so a
-// process that is not root can fill a 0555 directory). Then every entry is
+// process that is not root can fill a 0555 directory). On the OS's
+// filesystem an entry's owner, mode, capabilities and time are set through
+// a handle on it (the one a file was written with), never by a name that
+// something else writing usr_data could have swapped for a symlink or a
+// FIFO meanwhile. Then every entry is
 // checked by stat and, unless WithReadBack(false), every file written is
 // read back from the medium (its cached pages dropped with
 // posix_fadvise(DONTNEED) where the OS has it; on the OS's filesystem each

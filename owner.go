@@ -1,11 +1,14 @@
 package backup
 
 import (
+	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"time"
 
 	"github.com/dualpart/backup/internal/manifest"
+	"github.com/dualpart/backup/internal/nofollow"
 	"github.com/dualpart/backup/internal/sysfs"
 	"github.com/spf13/afero"
 )
@@ -71,32 +74,41 @@ func metaDiffers(h, e Entry) bool {
 // setMeta gives the entry at name e's owner, mode, capabilities and, for a
 // file, modification time, in that order: chown clears setuid, setgid and
 // capabilities, so they come after it. inPlace marks an existing entry,
-// whose capabilities may have to be removed; a new one has none.
-func (c *copyRun) setMeta(name string, e Entry, inPlace bool) error {
-	if err := c.setOwner(name, e); err != nil {
+// whose capabilities may have to be removed; a new one has none. With f,
+// the entry opened (the handle a file was written with, or one opened
+// without following a symlink), everything is set through f's descriptor:
+// usr_data is written by others too, and a name can be swapped for a
+// symlink between the copy's write and its chmod, which would follow it
+// out of the pair. Without f (other filesystems, a symlink), by name.
+func (c *copyRun) setMeta(f *os.File, name string, e Entry, inPlace bool) error {
+	if err := c.setOwner(f, name, e); err != nil {
 		return err
 	}
 	if e.Type == manifest.Symlink {
 		return nil // Linux ignores a symlink's mode and time
 	}
-	if err := c.dst.Chmod(name, e.Mode); err != nil {
-		return fmt.Errorf("chmod %q: %w", name, err)
+	if err := c.chmodTo(f, name, e.Mode); err != nil {
+		return err
 	}
 	if e.Type != manifest.File {
 		return nil
 	}
-	return c.setCapsTime(name, e, inPlace)
+	return c.setCapsTime(f, name, e, inPlace)
 }
 
-// setOwner gives the entry at name the owner e records, if it records one.
-func (c *copyRun) setOwner(name string, e Entry) error {
+// setOwner gives the entry at name (open as f, if f is not nil) the owner
+// e records, if it records one.
+func (c *copyRun) setOwner(f *os.File, name string, e Entry) error {
 	if !e.Owned {
 		return nil
 	}
 	var err error
-	if e.Type == manifest.Symlink && osFs(c.dst) {
+	switch {
+	case f != nil:
+		err = f.Chown(int(e.UID), int(e.GID))
+	case e.Type == manifest.Symlink && osFs(c.dst):
 		err = os.Lchown(name, int(e.UID), int(e.GID))
-	} else if e.Type != manifest.Symlink {
+	case e.Type != manifest.Symlink:
 		err = c.dst.Chown(name, int(e.UID), int(e.GID))
 	}
 	if err != nil {
@@ -105,21 +117,101 @@ func (c *copyRun) setOwner(name string, e Entry) error {
 	return nil
 }
 
-// setCapsTime gives the file at name e's capabilities and modification
-// time: the last of setMeta's steps, after the owner and the mode.
-func (c *copyRun) setCapsTime(name string, e Entry, inPlace bool) error {
+// chmodTo gives the entry at name (open as f, if f is not nil) mode.
+func (c *copyRun) chmodTo(f *os.File, name string, mode fs.FileMode) error {
+	var err error
+	if f != nil {
+		err = f.Chmod(mode)
+	} else {
+		err = c.dst.Chmod(name, mode)
+	}
+	if err != nil {
+		return fmt.Errorf("chmod %q: %w", name, err)
+	}
+	return nil
+}
+
+// setCapsTime gives the file at name (open as f, if f is not nil) e's
+// capabilities and modification time: the last of setMeta's steps, after
+// the owner and the mode.
+func (c *copyRun) setCapsTime(f *os.File, name string, e Entry, inPlace bool) error {
 	if osFs(c.dst) && (e.Caps != "" || inPlace) {
-		if err := sysfs.SetCaps(name, e.Caps); err != nil {
+		var err error
+		if f != nil {
+			err = sysfs.SetCapsOf(f, e.Caps)
+		} else {
+			err = sysfs.SetCaps(name, e.Caps)
+		}
+		if err != nil {
 			return err
 		}
 	}
 	if e.ModTime != 0 {
 		t := time.Unix(0, e.ModTime)
-		if err := c.dst.Chtimes(name, t, t); err != nil {
+		err := sysfs.ErrUnsupported
+		if f != nil {
+			err = sysfs.SetTimes(f, t)
+		}
+		if errors.Is(err, sysfs.ErrUnsupported) {
+			err = c.dst.Chtimes(name, t, t)
+		}
+		if err != nil {
 			return fmt.Errorf("set the time of %q: %w", name, err)
 		}
 	}
 	return nil
+}
+
+// openEntry opens the destination's entry at name, a directory with dir,
+// for setting its metadata through the descriptor: on the OS's
+// filesystem, never through a symlink and never waiting on a FIFO or
+// opening a device (nofollow), what is there refused if it is not the
+// kind expected. Elsewhere it returns nil, and metadata is set by name.
+func (c *copyRun) openEntry(name string, dir bool) (*os.File, error) {
+	if !osFs(c.dst) {
+		return nil, nil
+	}
+	var (
+		f   afero.File
+		err error
+	)
+	if dir {
+		f, err = nofollow.OpenDir(c.dst, name)
+	} else {
+		f, err = nofollow.Open(c.dst, name)
+	}
+	if err != nil {
+		return nil, err
+	}
+	osf, ok := f.(*os.File)
+	if !ok {
+		f.Close()
+		return nil, fmt.Errorf("open %q: not an OS file", name)
+	}
+	return osf, nil
+}
+
+// withEntry runs do with the entry at name opened by openEntry (nil
+// where metadata goes by name), and closes it: a close error is the
+// copy's too.
+func (c *copyRun) withEntry(name string, dir bool, do func(f *os.File) error) error {
+	f, err := c.openEntry(name, dir)
+	if errors.Is(err, fs.ErrPermission) && os.Geteuid() != 0 {
+		// Not root, and an entry its owner may not read (mode 0300, say)
+		// can still be chmodded by name: what a symlink swapped in could
+		// then reach is only what this user could chmod anyway.
+		f, err = nil, nil
+	}
+	if err != nil {
+		return err
+	}
+	err = do(f)
+	if f != nil {
+		if cerr := f.Close(); err == nil && cerr != nil {
+			err = fmt.Errorf("close %q: %w", name, cerr)
+		}
+	}
+	return err
 }
 
 // warnUnprivileged says that n entries of d were written without the

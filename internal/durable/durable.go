@@ -20,6 +20,7 @@ import (
 	"path/filepath"
 
 	"github.com/dualpart/backup/internal/manifest"
+	"github.com/dualpart/backup/internal/nofollow"
 	"github.com/spf13/afero"
 )
 
@@ -128,7 +129,14 @@ func writeTemp(fsys afero.Fs, tmp string, perm fs.FileMode, h Hooks, fill func(a
 		f.Close()
 		return nil, err
 	}
-	if err := fsys.Chmod(tmp, perm); err != nil {
+	// Through the handle where it is an OS file: the name may have been
+	// swapped for a symlink meanwhile, which a chmod by name follows.
+	if osf, ok := f.(*os.File); ok {
+		err = osf.Chmod(perm)
+	} else {
+		err = fsys.Chmod(tmp, perm)
+	}
+	if err != nil {
 		f.Close()
 		return nil, err
 	}
@@ -164,11 +172,14 @@ func createExcl(fsys afero.Fs, tmp string, flags int) (afero.File, error) {
 }
 
 // SyncFile fsyncs an existing file through a read-only handle: after a
-// chmod, to make the new mode durable without rewriting the data.
+// chmod, to make the new mode durable without rewriting the data. The
+// name is opened as nofollow opens it: what is there now may not be what
+// was written (usr_data is written by others too), and a FIFO swapped in
+// must not make the sync wait for a writer, nor a symlink lead out.
 func SyncFile(fsys afero.Fs, name string) error {
-	f, err := fsys.Open(name)
+	f, err := nofollow.Open(fsys, name)
 	if err != nil {
-		return err
+		return fmt.Errorf("sync %q: %w", name, err)
 	}
 	serr := f.Sync()
 	cerr := f.Close()
