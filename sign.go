@@ -185,7 +185,7 @@ func (p *Pair) signedBytes(src *found, pl *copyPlan) error {
 		return untrustedf("%d entries of %q would lose setuid, setgid or capabilities on %q (not run as root), "+
 			"so the copy would not match its signed manifest; nothing written", pl.stripped, src.side.Dir, pl.job.Dst.Dir)
 	}
-	if err := signature.Verify(&p.cfg.keyring.k, pl.manifest.Marshal(), src.sig); err != nil {
+	if err := signature.VerifyFrom(&p.cfg.keyring.k, pl.manifest, src.sig); err != nil {
 		why := "sign the manifest \"dualpart manifest write\" wrote, in format 2"
 		if !canChown(pl.job.Dst.Fs) {
 			why = "not run as root, the copy cannot keep the owners the manifest records"

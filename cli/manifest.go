@@ -180,7 +180,7 @@ func writeManifest(ctx context.Context, fsys afero.Fs, dir, mpath, version, name
 	if _, err := durable.MkdirAll(fsys, filepath.Dir(mpath), 0o755, durable.Hooks{}); err != nil {
 		return nil, err
 	}
-	if err := durable.WriteFile(fsys, mpath, m.Marshal(), 0o644, durable.Hooks{}); err != nil {
+	if err := durable.WriteFileFrom(fsys, mpath, 0o644, durable.Hooks{}, m); err != nil {
 		return nil, err
 	}
 	return m, nil

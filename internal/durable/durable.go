@@ -15,6 +15,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -96,6 +97,15 @@ func WriteFileWith(fsys afero.Fs, name string, perm fs.FileMode, h Hooks, fill f
 		return nil
 	}
 	return SyncDir(fsys, filepath.Dir(name))
+}
+
+// WriteFileFrom is WriteFile with the content written by src's WriteTo:
+// a manifest streamed as it is marshalled, never held whole.
+func WriteFileFrom(fsys afero.Fs, name string, perm fs.FileMode, h Hooks, src io.WriterTo) error {
+	return WriteFileWith(fsys, name, perm, h, func(f afero.File) error {
+		_, err := src.WriteTo(f)
+		return err
+	})
 }
 
 // CreateTemp creates the temporary file tmp exclusively (removing a leftover

@@ -2,6 +2,7 @@ package durable_test
 
 import (
 	"errors"
+	"io"
 	"os"
 	"path/filepath"
 	"testing"
@@ -125,5 +126,48 @@ func TestCreateTempOpen(t *testing.T) {
 				t.Errorf("CreateTempOpen with a failing fill = %v, %v; want nil, %v", g, err, refused)
 			}
 		})
+	}
+}
+
+// chunks is an io.WriterTo that writes its parts one Write each and then
+// fails with err, if set.
+type chunks struct {
+	parts []string
+	err   error
+}
+
+func (c chunks) WriteTo(w io.Writer) (int64, error) {
+	var n int64
+	for _, p := range c.parts {
+		k, err := io.WriteString(w, p)
+		n += int64(k)
+		if err != nil {
+			return n, err
+		}
+	}
+	return n, c.err
+}
+
+// WriteFileFrom writes what the WriterTo writes, in several writes, with
+// the mode asked; a WriterTo that fails leaves the old file as it was.
+func TestWriteFileFrom(t *testing.T) {
+	name := filepath.Join(t.TempDir(), "app_ver.txt.manifest")
+	fsys := afero.NewOsFs()
+	if err := durable.WriteFileFrom(fsys, name, 0o640, durable.Hooks{}, chunks{parts: []string{"dualpart-manifest 2\n", "version \"1\"\n"}}); err != nil {
+		t.Fatal(err)
+	}
+	if got := readString(t, fsys, name); got != "dualpart-manifest 2\nversion \"1\"\n" {
+		t.Errorf("WriteFileFrom wrote %q", got)
+	}
+	if fi, err := os.Stat(name); err != nil || fi.Mode().Perm() != 0o640 {
+		t.Errorf("WriteFileFrom's file: %v, %v; want mode 0640", fi, err)
+	}
+	broken := errors.New("marshal failed")
+	err := durable.WriteFileFrom(fsys, name, 0o640, durable.Hooks{}, chunks{parts: []string{"half"}, err: broken})
+	if !errors.Is(err, broken) {
+		t.Errorf("WriteFileFrom of a failing WriterTo = %v, want its error", err)
+	}
+	if got := readString(t, fsys, name); got != "dualpart-manifest 2\nversion \"1\"\n" {
+		t.Errorf("after a failed WriteFileFrom the file holds %q, want the old content", got)
 	}
 }

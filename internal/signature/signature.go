@@ -143,11 +143,26 @@ func (c *Check) KeyID() string { return KeyID(c.sig.KeyID) }
 
 // Verify checks sig over message with k.
 func Verify(k *Keyring, message, sig []byte) error {
+	return VerifyFrom(k, bytes.NewReader(message), sig)
+}
+
+// VerifyFrom checks sig with k over what message writes, as it writes it:
+// a manifest of 100,000 entries (13 MB) is hashed as it is marshalled,
+// never held whole. An error of message's WriteTo is returned.
+func VerifyFrom(k *Keyring, message io.WriterTo, sig []byte) error {
 	c, err := NewCheck(k, sig)
 	if err != nil {
 		return err
 	}
-	if _, err := io.Copy(io.Discard, c.Reader(bytes.NewReader(message))); err != nil {
+	pr, pw := io.Pipe()
+	go func() {
+		_, err := message.WriteTo(pw)
+		pw.CloseWithError(err)
+	}()
+	_, err = io.Copy(io.Discard, c.Reader(pr))
+	// Whatever was left unread, the writer is released.
+	pr.CloseWithError(io.ErrClosedPipe)
+	if err != nil {
 		return err
 	}
 	return c.Verify()

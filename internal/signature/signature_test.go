@@ -3,6 +3,7 @@ package signature
 import (
 	"bytes"
 	"errors"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -12,7 +13,7 @@ import (
 	"aead.dev/minisign"
 )
 
-func keys(t *testing.T) (pub, secret []byte) {
+func keys(t testing.TB) (pub, secret []byte) {
 	t.Helper()
 	p, s, err := minisign.GenerateKey(nil)
 	if err != nil {
@@ -23,7 +24,7 @@ func keys(t *testing.T) (pub, secret []byte) {
 	return pub, secret
 }
 
-func ring(t *testing.T, pubs ...[]byte) *Keyring {
+func ring(t testing.TB, pubs ...[]byte) *Keyring {
 	t.Helper()
 	k := &Keyring{}
 	for _, p := range pubs {
@@ -185,4 +186,46 @@ func TestMinisignTool(t *testing.T) {
 			t.Errorf("Sign with an encrypted key = %v, want advice to use -W", err)
 		}
 	})
+}
+
+// parts is an io.WriterTo writing its parts one Write each, then failing
+// with err if set.
+type parts struct {
+	p   [][]byte
+	err error
+}
+
+func (w parts) WriteTo(out io.Writer) (int64, error) {
+	var n int64
+	for _, b := range w.p {
+		k, err := out.Write(b)
+		n += int64(k)
+		if err != nil {
+			return n, err
+		}
+	}
+	return n, w.err
+}
+
+// VerifyFrom verifies what is written in many writes as the same bytes
+// held whole, and a WriteTo that fails is the error, not a verdict.
+func TestVerifyFrom(t *testing.T) {
+	pub, secret := keys(t)
+	msg := bytes.Repeat([]byte("0123456789abcdef entry line\n"), 10000)
+	sig := mustSign(t, secret, msg)
+	var chunks [][]byte
+	for b := msg; len(b) > 0; b = b[min(len(b), 4096):] {
+		chunks = append(chunks, b[:min(len(b), 4096)])
+	}
+	if err := VerifyFrom(ring(t, pub), parts{p: chunks}, sig); err != nil {
+		t.Errorf("VerifyFrom(genuine, in %d writes) = %v", len(chunks), err)
+	}
+	changed := append(chunks[:len(chunks)-1:len(chunks)-1], []byte("x"))
+	if err := VerifyFrom(ring(t, pub), parts{p: changed}, sig); !errors.Is(err, ErrUntrusted) {
+		t.Errorf("VerifyFrom(changed) = %v, want ErrUntrusted", err)
+	}
+	broken := errors.New("marshal failed")
+	if err := VerifyFrom(ring(t, pub), parts{p: chunks[:3], err: broken}, sig); !errors.Is(err, broken) {
+		t.Errorf("VerifyFrom of a failing WriteTo = %v, want its error", err)
+	}
 }
