@@ -11,8 +11,10 @@ import (
 	"path/filepath"
 	"slices"
 	"sort"
+	"strings"
 	"sync"
 
+	"github.com/dualpart/backup/internal/beneath"
 	"github.com/dualpart/backup/internal/durable"
 	"github.com/dualpart/backup/internal/manifest"
 	"github.com/dualpart/backup/internal/nofollow"
@@ -46,6 +48,12 @@ type copyRun struct {
 	renameClears bool
 	stats        CopyStats
 	batch        batchLimit // job.batch, or the default, halved where flushes run behind
+	// dirs, on the OS's filesystem (Linux), holds handles on the
+	// destination's directories: every entry below its root is created,
+	// removed and renamed through its parent's handle (see package
+	// beneath), by the copy's goroutine; flushDirs is the flush's own, for
+	// its renames. Both nil elsewhere: paths are used.
+	dirs, flushDirs *beneath.Dirs
 
 	earlyMu  sync.Mutex
 	early    map[int]afero.File // source files the read-ahead opened, by index in job.Write, until the copy takes them
@@ -60,14 +68,90 @@ func (c *copyRun) dstPath(rel string) string {
 	return filepath.Join(c.job.Dst.Dir, filepath.FromSlash(rel))
 }
 
+// rel returns name, a path below Dst.Dir, relative to it and slashed.
+func (c *copyRun) rel(name string) string {
+	return filepath.ToSlash(strings.TrimPrefix(name, c.job.Dst.Dir+string(filepath.Separator)))
+}
+
+// openDirs takes the handles on the destination's root that dirs and
+// flushDirs resolve from, where the system has them.
+func (c *copyRun) openDirs() error {
+	if !osFs(c.dst) {
+		return nil
+	}
+	d, err := beneath.Open(c.job.Dst.Dir)
+	if errors.Is(err, beneath.ErrUnsupported) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	f, err := beneath.Open(c.job.Dst.Dir)
+	if err != nil {
+		d.Close()
+		return err
+	}
+	c.dirs, c.flushDirs = d, f
+	return nil
+}
+
+func (c *copyRun) closeDirs() {
+	if c.dirs != nil {
+		c.dirs.Close()
+		c.flushDirs.Close()
+		c.dirs, c.flushDirs = nil, nil
+	}
+}
+
+// lstat, remove, removeTree and renameIn act on the destination's entry
+// name through d where d is not nil (see dirs), by path otherwise.
+func (c *copyRun) lstat(d *beneath.Dirs, name string) (fs.FileMode, error) {
+	if d != nil {
+		return d.Lstat(c.rel(name))
+	}
+	fi, err := manifest.Lstat(c.dst, name)
+	if err != nil {
+		return 0, err
+	}
+	return fi.Mode(), nil
+}
+
+func (c *copyRun) remove(d *beneath.Dirs, name string) error {
+	if d != nil {
+		return d.Remove(c.rel(name))
+	}
+	return c.dst.Remove(name)
+}
+
+func (c *copyRun) removeTree(d *beneath.Dirs, name string) error {
+	if d != nil {
+		return d.RemoveAll(c.rel(name))
+	}
+	return c.dst.RemoveAll(name)
+}
+
+func (c *copyRun) renameIn(d *beneath.Dirs, tmp, name string) error {
+	if d != nil {
+		return d.Rename(c.rel(tmp), c.rel(name))
+	}
+	return durable.Rename(c.dst, tmp, name)
+}
+
 // run removes, writes batch by batch, chmods and syncs, in that order.
 func (c *copyRun) run(ctx context.Context) error {
 	if err := c.root(); err != nil {
 		return err
 	}
+	if err := c.openDirs(); err != nil {
+		return err
+	}
+	defer c.closeDirs() // after waitBehind, below: the flush renames through flushDirs
 	for _, rel := range c.job.Remove {
 		if err := ctx.Err(); err != nil {
 			return err
+		}
+		if beforeRemove != nil {
+			beforeRemove(c.dstPath(rel))
 		}
 		if err := c.removeAll(c.dstPath(rel)); err != nil {
 			return err
@@ -251,12 +335,12 @@ func (c *copyRun) root() error {
 
 // removeAll removes name and, if it is a directory, what is below it. It
 // never follows a symlink: os.RemoveAll and afero's RemoveAll unlink links.
-func (c *copyRun) removeAll(name string) error { return c.removeAllIn(name, c.changed) }
+func (c *copyRun) removeAll(name string) error { return c.removeAllIn(c.dirs, name, c.changed) }
 
-// removeAllIn is removeAll, recording the directories that changed in
-// changed.
-func (c *copyRun) removeAllIn(name string, changed map[string]bool) error {
-	if err := c.dst.RemoveAll(name); err != nil {
+// removeAllIn is removeAll through d (see dirs), recording the
+// directories that changed in changed.
+func (c *copyRun) removeAllIn(d *beneath.Dirs, name string, changed map[string]bool) error {
+	if err := c.removeTree(d, name); err != nil {
 		return fmt.Errorf("remove %q: %w", name, err)
 	}
 	// A removed directory is no longer there to sync; its removal is made
@@ -281,22 +365,23 @@ func (c *copyRun) rename(tmp, name string, changed map[string]bool) error {
 			return err
 		}
 	}
-	err := durable.Rename(c.dst, tmp, name)
+	d := c.flushDirs
+	err := c.renameIn(d, tmp, name)
 	if err == nil || !c.renameClears {
 		return err
 	}
-	if fi, lerr := manifest.Lstat(c.dst, name); lerr != nil || !fi.IsDir() {
+	if mode, lerr := c.lstat(d, name); lerr != nil || !mode.IsDir() {
 		return err
 	}
-	if err := c.removeAllIn(name, changed); err != nil {
+	if err := c.removeAllIn(d, name, changed); err != nil {
 		return err
 	}
-	return durable.Rename(c.dst, tmp, name)
+	return c.renameIn(d, tmp, name)
 }
 
 // clear removes what is at name unless it is a directory and want is one.
 func (c *copyRun) clear(name string, wantDir bool) (isDir bool, err error) {
-	fi, err := manifest.Lstat(c.dst, name)
+	fi, err := c.lstat(c.dirs, name)
 	if errors.Is(err, fs.ErrNotExist) {
 		return false, nil
 	}
@@ -312,7 +397,7 @@ func (c *copyRun) clear(name string, wantDir bool) (isDir bool, err error) {
 	if wantDir {
 		// A file or symlink where a directory belongs: remove it, so that
 		// nothing is ever written through a link out of the payload.
-		if err := c.dst.Remove(name); err != nil {
+		if err := c.remove(c.dirs, name); err != nil {
 			return false, fmt.Errorf("remove %q: %w", name, err)
 		}
 		c.changed[filepath.Dir(name)] = true
@@ -336,7 +421,13 @@ func (c *copyRun) write(ctx context.Context, i int, e Entry) (int64, error) {
 		// permission a non-root process could not fill a 0555 directory.
 		// setDirModes sets the final mode at the end.
 		if !isDir {
-			if err := c.dst.Mkdir(name, e.Mode|0o700); err != nil {
+			var err error
+			if c.dirs != nil {
+				err = c.dirs.Mkdir(e.Path, e.Mode|0o700)
+			} else {
+				err = c.dst.Mkdir(name, e.Mode|0o700)
+			}
+			if err != nil {
 				return 0, fmt.Errorf("make directory %q: %w", name, err)
 			}
 			c.changed[filepath.Dir(name)] = true
@@ -363,16 +454,27 @@ func (c *copyRun) write(ctx context.Context, i int, e Entry) (int64, error) {
 			return 0, fmt.Errorf("copy symlink %q: the destination filesystem has no symlinks", name)
 		}
 		tmp := durable.TempName(name)
-		if err := c.dst.Remove(tmp); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		if err := c.remove(c.dirs, tmp); err != nil && !errors.Is(err, fs.ErrNotExist) {
 			return 0, fmt.Errorf("remove %q: %w", tmp, err)
 		}
-		if err := l.SymlinkIfPossible(e.Target, tmp); err != nil {
+		var err error
+		if c.dirs != nil {
+			err = c.dirs.Symlink(e.Target, c.rel(tmp))
+		} else {
+			err = l.SymlinkIfPossible(e.Target, tmp)
+		}
+		if err != nil {
 			return 0, fmt.Errorf("copy symlink %q: %w", name, err)
 		}
 		if err := c.setMeta(nil, tmp, e, false); err != nil {
 			return 0, err
 		}
-		if err := c.dst.Rename(tmp, name); err != nil {
+		if c.dirs != nil {
+			err = c.dirs.Rename(c.rel(tmp), e.Path)
+		} else {
+			err = c.dst.Rename(tmp, name)
+		}
+		if err != nil {
 			return 0, fmt.Errorf("copy symlink %q: %w", name, err)
 		}
 		c.changed[filepath.Dir(name)] = true
@@ -430,9 +532,12 @@ func (c *copyRun) writeFile(ctx context.Context, i int, e Entry, name string) (i
 	// On the OS's filesystem the file stays open until its metadata is
 	// set through the handle (setMeta), and on for its read-back while
 	// the batch has room (c.keep).
-	if c.keptN < c.keep || osFs(c.dst) {
+	switch {
+	case c.dirs != nil:
+		kept, err = durable.CreateTempOpenIn(c.dirs, c.rel(tmp), tmp, e.Mode, noSync, fill)
+	case c.keptN < c.keep || osFs(c.dst):
 		kept, err = durable.CreateTempOpen(c.dst, tmp, e.Mode, noSync, fill)
-	} else {
+	default:
 		err = durable.CreateTemp(c.dst, tmp, e.Mode, noSync, fill)
 	}
 	if err != nil {
@@ -449,7 +554,7 @@ func (c *copyRun) writeFile(ctx context.Context, i int, e Entry, name string) (i
 	var sum [sha256.Size]byte
 	copy(sum[:], h.Sum(nil))
 	if n != e.Size || sum != e.SHA256 && !c.job.digests {
-		c.dst.Remove(tmp)
+		c.remove(c.dirs, tmp)
 		return n, &sourceError{fmt.Errorf("copy %q: %w", src, errSourceChanged)}
 	}
 	if c.job.digests {
@@ -663,9 +768,11 @@ func (c *copyRun) waitBehind() error {
 // whole-filesystem sync, beforeRename before each rename of a batch's file
 // into place, whose error it then returns, syncByName before a file is
 // fsynced by its name, beforeMeta before the owner, mode, capabilities
-// or time of an entry the copy wrote or changes in place is set.
+// or time of an entry the copy wrote or changes in place is set,
+// beforeRemove before an entry the source lacks is removed.
 var (
 	beforeMeta     func(name string)
+	beforeRemove   func(name string)
 	afterBatchSync func()
 	beforeRename   func(name string) error
 	syncByName     func(name string) // before a batch's file is fsynced by name

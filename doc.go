@@ -129,7 +129,9 @@
 // filesystem an entry's owner, mode, capabilities and time are set through
 // a handle on it (the one a file was written with), never by a name that
 // something else writing usr_data could have swapped for a symlink or a
-// FIFO meanwhile. Then every entry is
+// FIFO meanwhile, and on Linux every entry below the payload directory is
+// created, renamed and removed through a handle on its parent, reached
+// without following a symlink. Then every entry is
 // checked by stat and, unless WithReadBack(false), every file written is
 // read back from the medium (its cached pages dropped with
 // posix_fadvise(DONTNEED) where the OS has it; on the OS's filesystem each

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/go-cmp/cmp"
 	"golang.org/x/sys/unix"
 )
 
@@ -207,4 +208,91 @@ func TestCapabilitiesCopied(t *testing.T) {
 		t.Errorf("after the repair (%d chmods) bin/tool has capabilities %x, want none and one chmod", res.Chmods, got)
 	}
 	wantAgree(t, e, tr, "1\n")
+}
+
+// TestNothingThroughASwappedDirectory: a directory of the payload on the
+// backup, swapped for a symlink to a directory outside the pair while the
+// copy works below it, must not receive the copy's files nor lose its
+// own: every create, rename and remove goes through a handle on the
+// parent the copy resolved without following a symlink (invariant 8).
+func TestNothingThroughASwappedDirectory(t *testing.T) {
+	t.Cleanup(func() { beforeMeta, beforeRemove = nil, nil })
+	tree := func() tree {
+		tr := appV1(false)
+		tr["lib/deep/y.so"] = file(0o644, "second file below lib/deep\n")
+		return tr
+	}
+	tests := []struct {
+		name   string
+		remove bool // the swap comes before the removal of an entry the source lacks
+	}{
+		{name: "a file created below it"},
+		{name: "an entry removed below it", remove: true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newEnv(t, "os")
+			put(t, e.primary, tree(), "1\n")
+			if tc.remove {
+				reconcile(t, e.pair())
+				writeFile(t, e.backup.Fs, filepath.Join(e.backup.Dir, "lib/deep/stray"), "not the primary's\n", 0o644)
+			}
+			outside := t.TempDir()
+			// What the directory outside holds: a file by each name the
+			// copy writes or removes there.
+			for _, n := range []string{"x.so", "y.so", "stray"} {
+				must(t, os.WriteFile(filepath.Join(outside, n), []byte("outside\n"), 0o600))
+			}
+			before := listDir(t, outside)
+			deep := filepath.Join(e.backup.Dir, "lib/deep")
+			swapped := false
+			swap := func() {
+				if swapped {
+					return
+				}
+				swapped = true
+				must(t, os.Rename(deep, deep+".moved"))
+				must(t, os.Symlink(outside, deep))
+			}
+			if tc.remove {
+				beforeRemove = func(name string) {
+					if strings.HasSuffix(name, "lib/deep/stray") {
+						swap()
+					}
+				}
+			} else {
+				// Once the first file below lib/deep is written.
+				beforeMeta = func(name string) {
+					if strings.HasPrefix(filepath.Base(name), ".dualpart-tmp-") && filepath.Dir(name) == deep {
+						swap()
+					}
+				}
+			}
+			_, err := e.pair().Reconcile(context.Background())
+			t.Logf("Reconcile() with the swap = %v", err)
+			beforeMeta, beforeRemove = nil, nil
+			if !swapped {
+				t.Fatal("the copy never reached the swap")
+			}
+			if diff := cmp.Diff(before, listDir(t, outside)); diff != "" {
+				t.Errorf("the directory outside the pair changed (-before +after):\n%s", diff)
+			}
+			reconcile(t, e.pair())
+			wantAgree(t, e, tree(), "1\n")
+		})
+	}
+}
+
+// listDir lists dir's entries with their content.
+func listDir(t *testing.T, dir string) map[string]string {
+	t.Helper()
+	ents, err := os.ReadDir(dir)
+	must(t, err)
+	out := map[string]string{}
+	for _, e := range ents {
+		b, err := os.ReadFile(filepath.Join(dir, e.Name()))
+		must(t, err)
+		out[e.Name()] = string(b)
+	}
+	return out
 }

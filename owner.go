@@ -106,6 +106,8 @@ func (c *copyRun) setOwner(f *os.File, name string, e Entry) error {
 	switch {
 	case f != nil:
 		err = f.Chown(int(e.UID), int(e.GID))
+	case e.Type == manifest.Symlink && c.dirs != nil:
+		err = c.dirs.Lchown(c.rel(name), int(e.UID), int(e.GID))
 	case e.Type == manifest.Symlink && osFs(c.dst):
 		err = os.Lchown(name, int(e.UID), int(e.GID))
 	case e.Type != manifest.Symlink:
@@ -170,6 +172,9 @@ func (c *copyRun) setCapsTime(f *os.File, name string, e Entry, inPlace bool) er
 func (c *copyRun) openEntry(name string, dir bool) (*os.File, error) {
 	if !osFs(c.dst) {
 		return nil, nil
+	}
+	if c.dirs != nil && name != c.job.Dst.Dir {
+		return c.dirs.Open(c.rel(name), dir)
 	}
 	var (
 		f   afero.File

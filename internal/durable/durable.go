@@ -126,12 +126,34 @@ func CreateTempOpen(fsys afero.Fs, tmp string, perm fs.FileMode, h Hooks, fill f
 	return writeTemp(fsys, tmp, perm, h, fill, true)
 }
 
+// A Creator creates and removes files by name: an afero.Fs, or what
+// creates them relative to a directory handle (beneath.Dirs), under its
+// own names.
+type Creator interface {
+	OpenFile(name string, flag int, perm fs.FileMode) (afero.File, error)
+	Remove(name string) error
+}
+
+// CreateTempOpenIn is CreateTempOpen with the file created (and a
+// leftover there removed) by c, under c's name for it, cname; tmp is its
+// path, for messages. The file c creates must be an *os.File: its mode is
+// set through it.
+func CreateTempOpenIn(c Creator, cname, tmp string, perm fs.FileMode, h Hooks, fill func(afero.File) error) (afero.File, error) {
+	return writeTempIn(c, cname, nil, tmp, perm, h, fill, true)
+}
+
 func writeTemp(fsys afero.Fs, tmp string, perm fs.FileMode, h Hooks, fill func(afero.File) error, keep bool) (afero.File, error) {
+	return writeTempIn(fsys, tmp, fsys, tmp, perm, h, fill, keep)
+}
+
+// writeTempIn is writeTemp with the file created by c as cname; fsys
+// (nil with an OS file) sets the mode of a file that is not one.
+func writeTempIn(c Creator, cname string, fsys afero.Fs, tmp string, perm fs.FileMode, h Hooks, fill func(afero.File) error, keep bool) (afero.File, error) {
 	flags := createFlags
 	if keep {
 		flags = flags&^os.O_WRONLY | os.O_RDWR
 	}
-	f, err := createExcl(fsys, tmp, flags)
+	f, err := createExcl(c, cname, flags)
 	if err != nil {
 		return nil, err
 	}
@@ -143,8 +165,10 @@ func writeTemp(fsys afero.Fs, tmp string, perm fs.FileMode, h Hooks, fill func(a
 	// swapped for a symlink meanwhile, which a chmod by name follows.
 	if osf, ok := f.(*os.File); ok {
 		err = osf.Chmod(perm)
-	} else {
+	} else if fsys != nil {
 		err = fsys.Chmod(tmp, perm)
+	} else {
+		err = fmt.Errorf("chmod %q: not an OS file", tmp)
 	}
 	if err != nil {
 		f.Close()
@@ -170,15 +194,15 @@ func writeTemp(fsys afero.Fs, tmp string, perm fs.FileMode, h Hooks, fill func(a
 // leftover is removed and the create tried once more: only then, since a
 // Remove of a name that is not there costs two failed system calls a file
 // on the OS filesystem (unlink, then rmdir).
-func createExcl(fsys afero.Fs, tmp string, flags int) (afero.File, error) {
-	f, err := fsys.OpenFile(tmp, flags, 0o600)
+func createExcl(c Creator, tmp string, flags int) (afero.File, error) {
+	f, err := c.OpenFile(tmp, flags, 0o600)
 	if !errors.Is(err, fs.ErrExist) {
 		return f, err
 	}
-	if err := fsys.Remove(tmp); err != nil && !errors.Is(err, fs.ErrNotExist) {
+	if err := c.Remove(tmp); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return nil, err
 	}
-	return fsys.OpenFile(tmp, flags, 0o600)
+	return c.OpenFile(tmp, flags, 0o600)
 }
 
 // SyncFile fsyncs an existing file through a read-only handle: after a

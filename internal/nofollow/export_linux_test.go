@@ -12,5 +12,5 @@ import (
 // fi describes.
 func openChecked(name string, fi fs.FileInfo) (*os.File, error) {
 	sys := fi.Sys().(*syscall.Stat_t)
-	return openByName(name, &unix.Stat_t{Dev: sys.Dev, Ino: sys.Ino})
+	return openByName(unix.AT_FDCWD, name, name, &unix.Stat_t{Dev: sys.Dev, Ino: sys.Ino})
 }

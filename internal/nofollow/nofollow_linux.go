@@ -28,16 +28,29 @@ import (
 // the window between the check and the open remains, for an entry renamed
 // in that instant from elsewhere on the same filesystem.
 func openOS(name string, dir bool) (*os.File, error) {
+	return openAt(unix.AT_FDCWD, name, name, dir)
+}
+
+// OpenAt is Open of the entry base in the directory open as dirfd (a
+// handle, O_PATH will do), on the OS's filesystem: no component but base
+// is looked up, so that a directory on the way swapped for a symlink
+// cannot lead the open elsewhere. name is the entry's path, for messages.
+func OpenAt(dirfd int, base, name string, dir bool) (*os.File, error) {
+	return openAt(dirfd, base, name, dir)
+}
+
+func openAt(dirfd int, base, name string, dir bool) (*os.File, error) {
 	flags := unix.O_PATH | unix.O_NOFOLLOW | unix.O_CLOEXEC
 	if dir {
 		flags |= unix.O_DIRECTORY
 	}
-	h, err := openRetry(unix.AT_FDCWD, name, flags)
+	h, err := openRetry(dirfd, base, flags)
 	if err != nil {
 		if err == unix.ELOOP || dir && err == unix.ENOTDIR {
 			// Name what is there, for the message.
-			if fi, lerr := os.Lstat(name); lerr == nil {
-				if werr := want(name, fi.Mode(), dir); werr != nil {
+			var st unix.Stat_t
+			if unix.Fstatat(dirfd, base, &st, unix.AT_SYMLINK_NOFOLLOW) == nil {
+				if werr := want(name, mode(st.Mode), dir); werr != nil {
 					return nil, werr
 				}
 			}
@@ -58,7 +71,7 @@ func openOS(name string, dir bool) (*os.File, error) {
 	} else {
 		fds := procFds()
 		if fds < 0 {
-			return openByName(name, &st)
+			return openByName(dirfd, base, name, &st)
 		}
 		fd, err = openRetry(fds, strconv.Itoa(h), unix.O_RDONLY|unix.O_CLOEXEC)
 	}
@@ -87,8 +100,8 @@ var procFds = sync.OnceValue(func() int {
 
 // openByName opens the regular file name, checked as st, when it cannot
 // be reopened through its handle.
-func openByName(name string, st *unix.Stat_t) (*os.File, error) {
-	fd, err := openRetry(unix.AT_FDCWD, name, unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_NONBLOCK|unix.O_CLOEXEC)
+func openByName(dirfd int, base, name string, st *unix.Stat_t) (*os.File, error) {
+	fd, err := openRetry(dirfd, base, unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_NONBLOCK|unix.O_CLOEXEC)
 	if err != nil {
 		return nil, &fs.PathError{Op: "open", Path: name, Err: err}
 	}
@@ -111,6 +124,9 @@ func openByName(name string, st *unix.Stat_t) (*os.File, error) {
 }
 
 var errReplaced = fmt.Errorf("%w: replaced while being opened", ErrNotRegular)
+
+// FileMode converts a stat's st_mode type bits to an fs.FileMode's.
+func FileMode(m uint32) fs.FileMode { return mode(m) }
 
 // mode converts a stat's st_mode type bits to an fs.FileMode's.
 func mode(m uint32) fs.FileMode {

@@ -1,0 +1,127 @@
+package beneath
+
+import (
+	"errors"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/dualpart/backup/internal/nofollow"
+)
+
+func must(t *testing.T, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestDirs: entries are made, renamed and removed below the root through
+// parent handles; a symlink on the way is refused, never followed; a
+// handle taken before a swap keeps the copy in its own directory.
+func TestDirs(t *testing.T) {
+	root := t.TempDir()
+	outside := t.TempDir()
+	d, err := Open(root)
+	must(t, err)
+	defer d.Close()
+
+	must(t, d.Mkdir("a", 0o755))
+	must(t, d.Mkdir("a/b", 0o755))
+	f, err := d.OpenFile("a/b/.tmp", os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
+	must(t, err)
+	if _, err := f.Write([]byte("x")); err != nil {
+		t.Fatal(err)
+	}
+	must(t, f.Close())
+	if _, err := d.OpenFile("a/b/.tmp", os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600); !errors.Is(err, fs.ErrExist) {
+		t.Errorf("OpenFile(O_EXCL) of an existing name = %v, want ErrExist", err)
+	}
+	must(t, d.Rename("a/b/.tmp", "a/b/file"))
+	if b, err := os.ReadFile(filepath.Join(root, "a/b/file")); err != nil || string(b) != "x" {
+		t.Errorf("after Rename: %q, %v", b, err)
+	}
+	if err := d.Rename("a/b/file", "a/file"); err == nil {
+		t.Error("Rename across directories = nil, want an error")
+	}
+	must(t, d.Symlink(outside, "a/link"))
+	if m, err := d.Lstat("a/link"); err != nil || m&fs.ModeSymlink == 0 {
+		t.Errorf("Lstat(symlink) = %v, %v", m, err)
+	}
+	if m, err := d.Lstat("a/b/file"); err != nil || !m.IsRegular() || m.Perm() != 0o600 {
+		t.Errorf("Lstat(file) = %v, %v; want a 0600 regular file", m, err)
+	}
+
+	// Through the symlink: refused, nothing made outside.
+	if _, err := d.OpenFile("a/link/new", os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600); !errors.Is(err, nofollow.ErrNotDir) {
+		t.Errorf("OpenFile below a symlink = %v, want ErrNotDir", err)
+	}
+	if err := d.Mkdir("a/link/dir", 0o755); !errors.Is(err, nofollow.ErrNotDir) {
+		t.Errorf("Mkdir below a symlink = %v, want ErrNotDir", err)
+	}
+	must(t, os.WriteFile(filepath.Join(outside, "keep"), []byte("k"), 0o600))
+	if err := d.RemoveAll("a/link/keep"); !errors.Is(err, nofollow.ErrNotDir) {
+		t.Errorf("RemoveAll below a symlink = %v, want ErrNotDir", err)
+	}
+	if err := d.Remove("a/link/keep"); !errors.Is(err, nofollow.ErrNotDir) {
+		t.Errorf("Remove below a symlink = %v, want ErrNotDir", err)
+	}
+	if ents, _ := os.ReadDir(outside); len(ents) != 1 {
+		t.Errorf("outside holds %v, want only keep", ents)
+	}
+	if _, err := d.Open("a/link", true); !errors.Is(err, nofollow.ErrNotDir) {
+		t.Errorf("Open(symlink, dir) = %v, want ErrNotDir", err)
+	}
+	// Removing the link removes the link, not what it points to.
+	must(t, d.RemoveAll("a/link"))
+	if _, err := os.Stat(filepath.Join(outside, "keep")); err != nil {
+		t.Errorf("RemoveAll of a symlink reached its target: %v", err)
+	}
+
+	// A handle held before a swap: the create lands in the directory made.
+	must(t, d.Mkdir("a/b/c", 0o755))
+	f, err = d.OpenFile("a/b/c/one", os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
+	must(t, err)
+	must(t, f.Close())
+	must(t, os.Rename(filepath.Join(root, "a/b/c"), filepath.Join(root, "a/b/c.moved")))
+	must(t, os.Symlink(outside, filepath.Join(root, "a/b/c")))
+	f, err = d.OpenFile("a/b/c/two", os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
+	must(t, err)
+	must(t, f.Close())
+	if _, err := os.Stat(filepath.Join(root, "a/b/c.moved/two")); err != nil {
+		t.Errorf("the create after the swap did not land in the moved directory: %v", err)
+	}
+	// Once forgotten, the name is resolved again, and refused.
+	d.Forget("a/b/c")
+	if _, err := d.OpenFile("a/b/c/three", os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600); !errors.Is(err, nofollow.ErrNotDir) {
+		t.Errorf("OpenFile below the swapped directory, forgotten = %v, want ErrNotDir", err)
+	}
+
+	// RemoveAll of a tree, and of nothing.
+	for _, n := range []string{"t/u/v", "t/w"} {
+		must(t, os.MkdirAll(filepath.Join(root, n), 0o755))
+		must(t, os.WriteFile(filepath.Join(root, n, "f"), []byte("f"), 0o644))
+	}
+	must(t, d.RemoveAll("t"))
+	if _, err := os.Lstat(filepath.Join(root, "t")); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("after RemoveAll: %v, want gone", err)
+	}
+	must(t, d.RemoveAll("t"))
+	if err := d.Remove("t"); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("Remove of nothing = %v, want ErrNotExist", err)
+	}
+	// Remove of an empty directory, and of a file.
+	must(t, d.Mkdir("e", 0o755))
+	must(t, d.Remove("e"))
+	must(t, d.Remove("a/b/file"))
+}
+
+// TestOpenRootSymlink: a symlink as the root itself is refused.
+func TestOpenRootSymlink(t *testing.T) {
+	link := filepath.Join(t.TempDir(), "link")
+	must(t, os.Symlink(t.TempDir(), link))
+	if _, err := Open(link); !errors.Is(err, nofollow.ErrNotDir) {
+		t.Errorf("Open(symlink) = %v, want ErrNotDir", err)
+	}
+}
