@@ -110,7 +110,9 @@ func (d *Dirs) dir(rel string) (int, error) {
 
 // parent returns a handle on rel's directory and rel's last component.
 func (d *Dirs) parent(rel string) (int, string, error) {
-	if rel == "" || rel == "." || strings.HasPrefix(rel, "/") {
+	// Clean and below the root only: no "..", ".", empty or leading "/"
+	// component, whatever the caller passes.
+	if rel == "." || !fs.ValidPath(rel) {
 		return -1, "", &fs.PathError{Op: "resolve", Path: d.full(rel), Err: fs.ErrInvalid}
 	}
 	dir, base := path.Split(rel)

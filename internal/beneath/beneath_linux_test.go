@@ -117,6 +117,28 @@ func TestDirs(t *testing.T) {
 	must(t, d.Remove("a/b/file"))
 }
 
+// TestDirsRefusesUncleanNames: no name leads above the root or is
+// looked up with an empty, "." or ".." component.
+func TestDirsRefusesUncleanNames(t *testing.T) {
+	root := filepath.Join(t.TempDir(), "root")
+	must(t, os.Mkdir(root, 0o755))
+	must(t, os.Mkdir(filepath.Join(root, "a"), 0o755))
+	d, err := Open(root)
+	must(t, err)
+	defer d.Close()
+	for _, rel := range []string{"", ".", "..", "../x", "a/../../x", "a/./x", "a//x", "/x", "a/"} {
+		if _, err := d.OpenFile(rel, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600); !errors.Is(err, fs.ErrInvalid) {
+			t.Errorf("OpenFile(%q) = %v, want ErrInvalid", rel, err)
+		}
+		if err := d.Mkdir(rel, 0o755); !errors.Is(err, fs.ErrInvalid) {
+			t.Errorf("Mkdir(%q) = %v, want ErrInvalid", rel, err)
+		}
+	}
+	if ents, _ := os.ReadDir(filepath.Dir(root)); len(ents) != 1 {
+		t.Errorf("beside the root: %v, want only the root", ents)
+	}
+}
+
 // TestOpenRootSymlink: a symlink as the root itself is refused.
 func TestOpenRootSymlink(t *testing.T) {
 	link := filepath.Join(t.TempDir(), "link")
