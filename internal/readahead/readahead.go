@@ -61,6 +61,14 @@ func (a *Ahead) work() {
 // Passed tells the helpers that the reader is done with entry i and every
 // entry before it, which frees room in the window. On a nil *Ahead (no
 // read-ahead) it does nothing.
+//
+// Waiting helpers are woken once a quarter of the window is free, not at
+// every entry: a copy of many small files passes an entry every few
+// microseconds, and waking every helper each time (each woken helper a
+// thread switch, most of them to find the one free slot taken) cost a
+// 100,000-file first copy about a tenth of its time. The entry the reader
+// is at is always one a helper has taken while the free room is under a
+// quarter, so the reader never waits on an entry nobody will warm.
 func (a *Ahead) Passed(i int) {
 	if a == nil {
 		return
@@ -68,10 +76,15 @@ func (a *Ahead) Passed(i int) {
 	a.mu.Lock()
 	if i+1 > a.pos {
 		a.pos = i + 1
-		a.cond.Broadcast()
+		if a.next < a.n && a.pos+a.window-a.next >= a.slack() {
+			a.cond.Broadcast()
+		}
 	}
 	a.mu.Unlock()
 }
+
+// slack is the free room in the window at which waiting helpers are woken.
+func (a *Ahead) slack() int { return max(a.window/4, 1) }
 
 // Stop stops the helpers and waits for the calls to warm under way. On a
 // nil *Ahead it does nothing.

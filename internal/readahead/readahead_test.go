@@ -146,3 +146,28 @@ func TestStopWhileWaiting(t *testing.T) {
 		t.Fatal("Stop did not return within 5 s with the helpers waiting for the reader")
 	}
 }
+
+// A reader that waits for each entry to be warmed before it passes it
+// (the worst case for the wake-ups the helpers need) still gets every
+// entry warmed, at every window, within seconds: the helpers are woken
+// whenever the reader's next entry could be one they have not taken.
+func TestReaderWaitingOnEachEntryNeverStalls(t *testing.T) {
+	for _, window := range []int{1, 2, 3, 4, 5, 8, 32} {
+		const n = 300
+		warmed := make([]chan struct{}, n)
+		for i := range warmed {
+			warmed[i] = make(chan struct{})
+		}
+		a := readahead.Start(n, 4, window, func(i int) { close(warmed[i]) })
+		for i := range n {
+			select {
+			case <-warmed[i]:
+			case <-time.After(5 * time.Second):
+				a.Stop()
+				t.Fatalf("window %d: entry %d not warmed within 5 s of the reader waiting on it", window, i)
+			}
+			a.Passed(i)
+		}
+		a.Stop()
+	}
+}
