@@ -242,8 +242,11 @@ func (p *Pair) copyPlanned(ctx context.Context, src, dst *found, pl *copyPlan, a
 // (The campaign's test hooks skip it, or commit first, to prove it
 // necessary.)
 func (p *Pair) invalidate(d Side, pl *copyPlan, src *found) error {
+	if beforeInvalidate != nil {
+		beforeInvalidate(d.Tag)
+	}
 	if !p.cfg.skipInval {
-		if _, err := durable.Remove(d.Fs, d.Tag, p.cfg.hooks); err != nil {
+		if _, err := d.removeFile(d.Tag, p.cfg.hooks); err != nil {
 			return err
 		}
 	}
@@ -669,9 +672,11 @@ func (r *readBackPipe) stop() {
 // that (not kept open by the copy); noWholeSync makes wholeSync find no
 // whole-filesystem sync.
 var (
-	beforeReadBack func(name string)
-	readBackByName func(name string)
-	noWholeSync    bool // every file and directory synced on its own, as before Linux 5.8
+	beforeInvalidate func(tag string) // before a destination's tag is removed
+	beforeCommit     func(tag string) // before a destination's manifest and tag are written
+	beforeReadBack   func(name string)
+	readBackByName   func(name string)
+	noWholeSync      bool // every file and directory synced on its own, as before Linux 5.8
 )
 
 // wholeSync returns a whole-filesystem sync for d, or nil where its
@@ -705,6 +710,9 @@ func (p *Pair) wholeSync(d Side) *durable.WholeSync {
 // commit writes a side's manifest and its signature, if any, then its tag,
 // each atomically and durably: the tag last, as the commit point.
 func (p *Pair) commit(d Side, pl *copyPlan, tag []byte, whole *durable.WholeSync) error {
+	if beforeCommit != nil {
+		beforeCommit(d.Tag)
+	}
 	h := p.cfg.hooks
 	mh := h // for the manifest and the directories
 	if whole != nil {
@@ -712,15 +720,15 @@ func (p *Pair) commit(d Side, pl *copyPlan, tag []byte, whole *durable.WholeSync
 	}
 	mpath := d.manifestPath()
 	for _, dir := range []string{filepath.Dir(mpath), filepath.Dir(d.Tag)} {
-		if _, err := durable.MkdirAll(d.Fs, dir, 0o755, mh); err != nil {
+		if err := d.mkdirAll(dir, mh); err != nil {
 			return err
 		}
 	}
-	if err := durable.WriteFileWith(d.Fs, mpath, 0o644, mh, pl.writeManifest); err != nil {
+	if err := d.writeFile(mpath, 0o644, mh, pl.writeManifest); err != nil {
 		return err
 	}
 	if pl.sig != nil {
-		if err := durable.WriteFile(d.Fs, d.sigPath(), pl.sig, 0o644, mh); err != nil {
+		if err := d.writeBytes(d.sigPath(), pl.sig, 0o644, mh); err != nil {
 			return err
 		}
 	}
@@ -731,5 +739,5 @@ func (p *Pair) commit(d Side, pl *copyPlan, tag []byte, whole *durable.WholeSync
 			return fmt.Errorf("sync %q: %w", d.Dir, err)
 		}
 	}
-	return durable.WriteFile(d.Fs, d.Tag, tag, 0o644, h)
+	return d.writeBytes(d.Tag, tag, 0o644, h)
 }

@@ -139,13 +139,20 @@ func (c *copyRun) renameIn(d *beneath.Dirs, tmp, name string) error {
 
 // run removes, writes batch by batch, chmods and syncs, in that order.
 func (c *copyRun) run(ctx context.Context) error {
-	if err := c.root(); err != nil {
-		return err
-	}
-	if err := c.openDirs(); err != nil {
-		return err
+	if beforeRoot != nil {
+		beforeRoot(c.job.Dst.Dir)
 	}
 	defer c.closeDirs() // after waitBehind, below: the flush renames through flushDirs
+	if below, err := c.rootBelow(); err != nil {
+		return err
+	} else if !below {
+		if err := c.root(); err != nil {
+			return err
+		}
+		if err := c.openDirs(); err != nil {
+			return err
+		}
+	}
 	for _, rel := range c.job.Remove {
 		if err := ctx.Err(); err != nil {
 			return err
@@ -329,6 +336,132 @@ func (c *copyRun) root() error {
 	created, err := durable.MkdirAll(c.dst, dir, mode, c.job.hooks)
 	for _, d := range created {
 		c.changed[filepath.Dir(d)] = true
+	}
+	return err
+}
+
+// rootBelow does root's and openDirs' work through handles, on the OS's
+// filesystem (Linux) where Dst.Dir lies below the side's trusted root
+// (Side.Root; by default the parent of the tag's directory): each
+// directory from that root down to Dst.Dir is reached without following
+// a symlink and made where it is missing, Dst.Dir as root makes it, and
+// dirs and flushDirs are taken on the directory the walk found. Something
+// that can write the partition and swaps a directory on the way for a
+// symlink once the side was inspected then fails the copy with
+// ErrUnsafePath, with nothing made, removed or changed through the link;
+// checkPath's check alone left that race open. It reports false, having
+// done nothing, where root and openDirs go by path instead: another
+// filesystem or system, or a payload directory not below its root.
+func (c *copyRun) rootBelow() (bool, error) {
+	if !osFs(c.dst) {
+		return false, nil
+	}
+	trusted, dir := c.job.Dst.root(), filepath.Clean(c.job.Dst.Dir)
+	if dir == trusted || !within(trusted, dir) {
+		return false, nil
+	}
+	rel, err := filepath.Rel(trusted, dir)
+	if err != nil {
+		return false, nil
+	}
+	rel = filepath.ToSlash(rel)
+	mode := c.job.Root | 0o700
+	top, err := beneath.OpenTop(trusted)
+	if errors.Is(err, beneath.ErrUnsupported) {
+		return false, nil
+	}
+	if errors.Is(err, fs.ErrNotExist) {
+		// The trusted root is the integrator's path: made by name, as
+		// root makes the whole path.
+		created, merr := durable.MkdirAll(c.dst, trusted, mode, c.job.hooks)
+		for _, d := range created {
+			c.changed[filepath.Dir(d)] = true
+		}
+		if merr != nil {
+			return true, merr
+		}
+		top, err = beneath.OpenTop(trusted)
+	}
+	if err != nil {
+		return true, err
+	}
+	defer top.Close()
+	if mode != c.job.Root {
+		c.dirModes = append(c.dirModes, Entry{Path: "", Type: manifest.Dir, Mode: c.job.Root})
+	}
+	parts := strings.Split(rel, "/")
+	for i := range parts {
+		p := strings.Join(parts[:i+1], "/")
+		name := filepath.Join(trusted, filepath.FromSlash(p))
+		last := i == len(parts)-1
+		m, err := top.Lstat(p)
+		switch {
+		case err == nil && m.IsDir():
+			if last {
+				if err := c.chmodBelow(top, p, name, mode, false); err != nil {
+					return true, err
+				}
+			}
+			continue
+		case err == nil && !last:
+			return true, fmt.Errorf("%w: %q, on the way to %q, is %s", ErrUnsafePath, name, dir, nofollow.Kind(m))
+		case err == nil:
+			// As root does: a symlink or another entry where the payload
+			// directory belongs is removed, never followed.
+			if err := top.Remove(p); err != nil {
+				return true, unsafeWay(fmt.Errorf("remove %q: %w", name, err))
+			}
+			c.changed[filepath.Dir(name)] = true
+		case !errors.Is(err, fs.ErrNotExist):
+			return true, unsafeWay(fmt.Errorf("stat %q: %w", name, err))
+		}
+		if err := top.Mkdir(p, mode); err != nil {
+			return true, unsafeWay(fmt.Errorf("make directory %q: %w", name, err))
+		}
+		c.changed[filepath.Dir(name)] = true
+		if err := c.chmodBelow(top, p, name, mode, true); err != nil { // whatever the umask
+			return true, err
+		}
+	}
+	if c.dirs, err = top.Sub(rel); err != nil {
+		return true, unsafeWay(err)
+	}
+	if c.flushDirs, err = top.Sub(rel); err != nil {
+		return true, unsafeWay(err)
+	}
+	return true, nil
+}
+
+// chmodBelow gives the directory rel of top (name, for messages) mode,
+// through a handle on it, if its mode is another or always is set; a
+// change is recorded for syncDirs.
+func (c *copyRun) chmodBelow(top *beneath.Dirs, rel, name string, mode fs.FileMode, always bool) error {
+	f, err := top.Open(rel, true)
+	if err != nil {
+		return unsafeWay(err)
+	}
+	defer f.Close()
+	if !always {
+		fi, err := f.Stat()
+		if err != nil {
+			return fmt.Errorf("stat %q: %w", name, err)
+		}
+		if fi.Mode()&manifest.ModeMask == mode {
+			return nil
+		}
+	}
+	if err := c.chmodTo(f, name, mode); err != nil {
+		return err
+	}
+	c.changed[name] = true
+	return nil
+}
+
+// unsafeWay wraps ErrUnsafePath around err where err is a symlink or
+// another entry found on the way where a directory should be.
+func unsafeWay(err error) error {
+	if errors.Is(err, nofollow.ErrNotDir) {
+		return fmt.Errorf("%w: %v", ErrUnsafePath, err)
 	}
 	return err
 }
@@ -769,8 +902,10 @@ func (c *copyRun) waitBehind() error {
 // into place, whose error it then returns, syncByName before a file is
 // fsynced by its name, beforeMeta before the owner, mode, capabilities
 // or time of an entry the copy wrote or changes in place is set,
-// beforeRemove before an entry the source lacks is removed.
+// beforeRemove before an entry the source lacks is removed, beforeRoot
+// when a copy starts, with the destination's payload directory.
 var (
+	beforeRoot     func(dir string)
 	beforeMeta     func(name string)
 	beforeRemove   func(name string)
 	afterBatchSync func()

@@ -12,7 +12,6 @@ import (
 	"sync"
 	"syscall"
 
-	"github.com/dualpart/backup/internal/durable"
 	"github.com/dualpart/backup/internal/manifest"
 	"github.com/dualpart/backup/internal/nofollow"
 	"github.com/spf13/afero"
@@ -377,12 +376,15 @@ func (p *Pair) keepManifest(f *found) error {
 		p.cfg.logger.Warn("manifest kept in memory", "side", f.side.Dir, "err", err)
 		return nil
 	}
-	_, err := durable.MkdirAll(f.side.Fs, filepath.Dir(mpath), 0o755, p.cfg.hooks)
+	err := f.side.mkdirAll(filepath.Dir(mpath), p.cfg.hooks)
 	if err == nil {
 		// Streamed, never held whole: 13 MB at 100,000 entries, on top
 		// of the entries themselves, in the copy that adopts a side as
 		// flashed.
-		err = durable.WriteFileFrom(f.side.Fs, mpath, 0o644, p.cfg.hooks, m)
+		err = f.side.writeFile(mpath, 0o644, p.cfg.hooks, func(w afero.File) error {
+			_, err := m.WriteTo(w)
+			return err
+		})
 	}
 	if readOnly(err) {
 		p.cfg.logger.Warn("manifest kept in memory: the side is read-only", "side", f.side.Dir, "err", err)

@@ -5,9 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path"
 	"path/filepath"
 	"syscall"
 
+	"github.com/dualpart/backup/internal/beneath"
 	"github.com/dualpart/backup/internal/durable"
 	"github.com/dualpart/backup/internal/nofollow"
 	"github.com/dualpart/backup/internal/sysfs"
@@ -38,12 +40,15 @@ func (p *Pair) lock(ctx context.Context) (func(), error) {
 	err := p.backup.checkPath(name)
 	var unlock func() error
 	if err == nil {
-		unlock, err = p.lockFile(ctx, p.backup.Fs, name)
+		if beforeLock != nil {
+			beforeLock(name)
+		}
+		unlock, err = p.lockFile(ctx, p.backup, name)
 	}
 	if errors.Is(err, syscall.EROFS) || errors.Is(err, ErrUnsafePath) || errors.Is(err, nofollow.ErrNotRegular) {
 		p.cfg.logger.Info("cannot lock beside the backup's tag: locking beside the primary's", "err", err)
 		name = p.primary.Tag + ".lock"
-		unlock, err = p.lockFile(ctx, p.primary.Fs, name)
+		unlock, err = p.lockFile(ctx, p.primary, name)
 	}
 	if err != nil {
 		release()
@@ -60,15 +65,31 @@ func (p *Pair) lock(ctx context.Context) (func(), error) {
 	}, nil
 }
 
+// beforeLock, set by tests only, is called with the backup's lock file's
+// name once the directories on its way were checked, before it is taken.
+var beforeLock func(name string)
+
 // lockFile takes the inter-process lock name on fsys: through its Locker,
 // or with flock on afero.OsFs. Other filesystems have none: the Pair's own
 // serialization is all there is.
-func (p *Pair) lockFile(ctx context.Context, fsys afero.Fs, name string) (func() error, error) {
+func (p *Pair) lockFile(ctx context.Context, s Side, name string) (func() error, error) {
 	nothing := func() error { return nil }
-	switch fsys := fsys.(type) {
+	switch fsys := s.Fs.(type) {
 	case Locker:
 		return fsys.Lock(ctx, name)
 	case *afero.OsFs:
+		top, rel, err := s.below(name, p.cfg.hooks)
+		if err != nil {
+			return nil, fmt.Errorf("lock %q: %w", name, err)
+		}
+		if top != nil {
+			defer top.Close()
+			unlock, err := lockBelow(ctx, top, rel, name, p.cfg.hooks)
+			if errors.Is(err, sysfs.ErrUnsupported) {
+				return nothing, nil
+			}
+			return unlock, unsafeWay(err)
+		}
 		if _, err := durable.MkdirAll(fsys, filepath.Dir(name), 0o755, p.cfg.hooks); err != nil {
 			return nil, fmt.Errorf("lock %q: %w", name, err)
 		}
@@ -84,6 +105,29 @@ func (p *Pair) lockFile(ctx context.Context, fsys afero.Fs, name string) (func()
 		return unlock, err
 	}
 	return nothing, nil
+}
+
+// lockBelow is lockFile's flock of the lock file rel of top (name, for
+// messages), its directory reached and made as writeFile reaches and
+// makes a tag's, and the file opened and created through that
+// directory's handle.
+func lockBelow(ctx context.Context, top *beneath.Dirs, rel, name string, h durable.Hooks) (func() error, error) {
+	if err := mkdirBelow(top, path.Dir(rel), h); err != nil {
+		return nil, fmt.Errorf("lock %q: %w", name, err)
+	}
+	if m, err := top.Lstat(rel); err == nil && !m.IsRegular() {
+		return nil, fmt.Errorf("lock %q: %w: %s", name, nofollow.ErrNotRegular, nofollow.Kind(m))
+	}
+	return sysfs.LockWith(ctx, name, sysfs.LockOpener{
+		Existing: func(string) (*os.File, error) { return top.Open(rel, false) },
+		Create: func(string) (*os.File, error) {
+			f, err := top.OpenFile(rel, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o644)
+			if err != nil {
+				return nil, err
+			}
+			return f.(*os.File), nil
+		},
+	})
 }
 
 // checkDevices finds a pair whose two sides are on one filesystem, where it

@@ -3,6 +3,7 @@ package backup
 import (
 	"context"
 	"errors"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -281,6 +282,191 @@ func TestNothingThroughASwappedDirectory(t *testing.T) {
 			wantAgree(t, e, tree(), "1\n")
 		})
 	}
+}
+
+// swapDuring runs Reconcile with dir swapped for a symlink to outside at
+// the first call of the hook arm installs (arm is given the swap and
+// returns what uninstalls it), checks that nothing below outside changed,
+// undoes the swap and returns Reconcile's error.
+func swapDuring(t *testing.T, e *env, dir, outside string, arm func(swap func()) (disarm func())) error {
+	t.Helper()
+	before := listTree(t, outside)
+	swapped := false
+	disarm := arm(func() {
+		if swapped {
+			return
+		}
+		swapped = true
+		must(t, os.Rename(dir, dir+".moved"))
+		must(t, os.Symlink(outside, dir))
+	})
+	_, err := e.pair().Reconcile(context.Background())
+	disarm()
+	t.Logf("Reconcile() with %q swapped = %v", dir, err)
+	if !swapped {
+		t.Fatal("Reconcile never reached the swap")
+	}
+	if diff := cmp.Diff(before, listTree(t, outside)); diff != "" {
+		t.Errorf("the directory outside the pair changed (-before +after):\n%s", diff)
+	}
+	must(t, os.Remove(dir))
+	must(t, os.Rename(dir+".moved", dir))
+	return err
+}
+
+// outsideDir returns a directory outside the pair holding a file by each
+// of names.
+func outsideDir(t *testing.T, names ...string) string {
+	t.Helper()
+	dir := t.TempDir()
+	for _, n := range names {
+		must(t, os.MkdirAll(filepath.Dir(filepath.Join(dir, n)), 0o755))
+		must(t, os.WriteFile(filepath.Join(dir, n), []byte("outside\n"), 0o600))
+	}
+	return dir
+}
+
+func wantUnsafePath(t *testing.T, err error) {
+	t.Helper()
+	if !errors.Is(err, ErrUnsafePath) {
+		t.Errorf("Reconcile() = %v, want an error wrapping ErrUnsafePath", err)
+	}
+}
+
+// A directory between the side's trusted root and its payload directory
+// (usr_data/appbackup here) swapped for a symlink after the side was
+// inspected and before the copy starts: the copy must neither write the
+// payload into the link's target nor remove, make or change anything
+// there. Before the copy opened its payload directory by walking from the
+// trusted root without following a symlink, it wrote the whole payload
+// into the target (or made an apps directory there).
+func TestNothingThroughASwappedParent(t *testing.T) {
+	t.Cleanup(func() { beforeRoot = nil })
+	for _, tc := range []struct {
+		name    string
+		outside []string
+	}{
+		{name: "target holds an apps directory", outside: []string{"stray", "apps/stray"}},
+		{name: "target holds no apps directory", outside: []string{"stray"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newEnv(t, "os")
+			put(t, e.primary, appV1(false), "1\n")
+			swapBeforeCopy(t, e, filepath.Dir(e.backup.Dir), outsideDir(t, tc.outside...))
+		})
+	}
+}
+
+// The tag's directory (usr_data/appbackup) swapped for a symlink just
+// before the copy removes the destination's tag, or just before it writes
+// the manifest and the tag: nothing is removed, made or written through
+// the link. Before the tag, manifest and signature were written through
+// handles reached from the trusted root, the removal deleted the target's
+// app_ver.txt and the commit wrote both files there.
+func TestTagNeverThroughASwappedParent(t *testing.T) {
+	t.Cleanup(func() { beforeInvalidate, beforeCommit = nil, nil })
+	for _, tc := range []struct {
+		name string
+		hook *func(tag string)
+	}{
+		{name: "before the tag is removed", hook: &beforeInvalidate},
+		{name: "before the manifest and tag are written", hook: &beforeCommit},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newEnv(t, "os")
+			put(t, e.primary, appV1(false), "1\n")
+			reconcile(t, e.pair())
+			put(t, e.primary, appV2(false), "2\n")
+			outside := outsideDir(t, "app_ver.txt", "app_ver.txt.manifest", "stray")
+			err := swapDuring(t, e, filepath.Dir(e.backup.Tag), outside, func(swap func()) func() {
+				*tc.hook = func(tag string) {
+					if tag == e.backup.Tag {
+						swap()
+					}
+				}
+				return func() { *tc.hook = nil }
+			})
+			wantUnsafePath(t, err)
+			reconcile(t, e.pair())
+			wantAgree(t, e, appV2(false), "2\n")
+		})
+	}
+}
+
+// The lock's directory (usr_data/appbackup) swapped for a symlink once it
+// was checked, before the lock file is opened: no lock file is made
+// through the link (the lock is taken beside the primary's tag instead).
+// Before the lock file was opened through a handle reached from the
+// trusted root, root made an empty app_ver.txt.lock in the link's target.
+func TestLockNeverThroughASwappedParent(t *testing.T) {
+	t.Cleanup(func() { beforeLock = nil })
+	e := newEnv(t, "os")
+	put(t, e.primary, appV1(false), "1\n")
+	reconcile(t, e.pair())
+	swapDuring(t, e, filepath.Dir(e.backup.Tag), outsideDir(t, "stray"), func(swap func()) func() {
+		beforeLock = func(string) { swap() }
+		return func() { beforeLock = nil }
+	})
+	reconcile(t, e.pair())
+	wantAgree(t, e, appV1(false), "1\n")
+}
+
+// Side.Root set above the default (the directory holding usr_data):
+// usr_data itself is then below the trusted root, and a swap of it for a
+// symlink before the copy starts is refused like one of appbackup; with
+// nothing swapped the copy completes.
+func TestSideRootHonoured(t *testing.T) {
+	t.Cleanup(func() { beforeRoot = nil })
+	e := newEnv(t, "os")
+	top := filepath.Dir(filepath.Dir(filepath.Dir(e.backup.Tag))) // holds system and usr_data
+	e.primary.Root, e.backup.Root = top, top
+	put(t, e.primary, appV1(false), "1\n")
+	swapBeforeCopy(t, e, filepath.Join(top, "usr_data"), outsideDir(t, "appbackup/stray"))
+}
+
+// swapBeforeCopy swaps dir for a symlink to outside as the copy to the
+// backup starts (swapDuring), wants ErrUnsafePath, and then, the swap
+// undone, the copy of appV1 completed by the next boot.
+func swapBeforeCopy(t *testing.T, e *env, dir, outside string) {
+	t.Helper()
+	err := swapDuring(t, e, dir, outside, func(swap func()) func() {
+		beforeRoot = func(d string) {
+			if d == e.backup.Dir {
+				swap()
+			}
+		}
+		return func() { beforeRoot = nil }
+	})
+	wantUnsafePath(t, err)
+	reconcile(t, e.pair())
+	wantAgree(t, e, appV1(false), "1\n")
+}
+
+// listTree lists the entries below dir with their mode and, for files,
+// content.
+func listTree(t *testing.T, dir string) map[string]string {
+	t.Helper()
+	out := map[string]string{}
+	must(t, filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		fi, err := d.Info()
+		if err != nil {
+			return err
+		}
+		v := fi.Mode().String()
+		if fi.Mode().IsRegular() {
+			b, err := os.ReadFile(p)
+			if err != nil {
+				return err
+			}
+			v += " " + string(b)
+		}
+		out[p] = v
+		return nil
+	}))
+	return out
 }
 
 // listDir lists dir's entries with their content.

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"path/filepath"
 	"time"
 
 	"github.com/dualpart/backup/internal/manifest"
@@ -173,7 +174,10 @@ func (c *copyRun) openEntry(name string, dir bool) (*os.File, error) {
 	if !osFs(c.dst) {
 		return nil, nil
 	}
-	if c.dirs != nil && name != c.job.Dst.Dir {
+	if c.dirs != nil {
+		if filepath.Clean(name) == filepath.Clean(c.job.Dst.Dir) {
+			return c.dirs.OpenRoot()
+		}
 		return c.dirs.Open(c.rel(name), dir)
 	}
 	var (

@@ -7,7 +7,6 @@ import (
 	"sort"
 	"strings"
 
-	"github.com/dualpart/backup/internal/durable"
 	"github.com/dualpart/backup/internal/manifest"
 )
 
@@ -23,7 +22,7 @@ func (p *Pair) repairTags(res *Result, pf, bf *found) error {
 		if err := f.side.checkPath(f.side.Tag); err != nil {
 			return err
 		}
-		if err := durable.WriteFile(f.side.Fs, f.side.Tag, f.tag, 0o644, p.cfg.hooks); err != nil {
+		if err := f.side.writeBytes(f.side.Tag, f.tag, 0o644, p.cfg.hooks); err != nil {
 			return fmt.Errorf("repair tag %q: %w", f.side.Tag, err)
 		}
 		w := fmt.Sprintf("rewrote the damaged tag %q as version %s, which its manifest states and its payload matches", f.side.Tag, f.status.Version)

@@ -42,6 +42,51 @@ func Open(root string) (*Dirs, error) {
 	return &Dirs{root: root, fd: fd}, nil
 }
 
+// OpenTop takes a handle on the directory root, following symlinks on the
+// way and at root itself: root is a path the caller trusts (a side's
+// mount point, say), below which Sub and the other calls follow none.
+func OpenTop(root string) (*Dirs, error) {
+	fd, err := retry(func() (int, error) {
+		return unix.Open(root, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	})
+	if err != nil {
+		return nil, &fs.PathError{Op: "open", Path: root, Err: err}
+	}
+	return &Dirs{root: root, fd: fd}, nil
+}
+
+// Sub returns a Dirs of its own rooted at the directory rel below d's
+// root, reached one component at a time without following a symlink (one
+// on the way is an error wrapping nofollow.ErrNotDir). It holds its own
+// handle: d may be closed.
+func (d *Dirs) Sub(rel string) (*Dirs, error) {
+	if rel != "." && !fs.ValidPath(rel) {
+		return nil, &fs.PathError{Op: "resolve", Path: d.full(rel), Err: fs.ErrInvalid}
+	}
+	at, err := d.dir(rel)
+	if err != nil {
+		return nil, err
+	}
+	fd, err := retry(func() (int, error) { return unix.FcntlInt(uintptr(at), unix.F_DUPFD_CLOEXEC, 0) })
+	if err != nil {
+		return nil, &fs.PathError{Op: "dup", Path: d.full(rel), Err: err}
+	}
+	return &Dirs{root: d.full(rel), fd: fd}, nil
+}
+
+// OpenRoot opens the root directory itself for reading (its metadata set
+// through the descriptor): the directory d's handle was taken on, wherever
+// it has been moved since.
+func (d *Dirs) OpenRoot() (*os.File, error) {
+	fd, err := retry(func() (int, error) {
+		return unix.Openat(d.fd, ".", unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	})
+	if err != nil {
+		return nil, &fs.PathError{Op: "open", Path: d.root, Err: err}
+	}
+	return os.NewFile(uintptr(fd), d.root), nil
+}
+
 // Close closes every handle. d is not used again.
 func (d *Dirs) Close() {
 	d.trim(0)

@@ -147,3 +147,54 @@ func TestOpenRootSymlink(t *testing.T) {
 		t.Errorf("Open(symlink) = %v, want ErrNotDir", err)
 	}
 }
+
+// TestOpenTopSub: OpenTop follows a symlink at the trusted root; Sub
+// reaches a directory below it without following one on the way, and its
+// handle, and OpenRoot's, stay on the directory it found when that is
+// moved and a symlink put in its place.
+func TestOpenTopSub(t *testing.T) {
+	base := t.TempDir()
+	real := filepath.Join(base, "real")
+	must(t, os.MkdirAll(filepath.Join(real, "a/b"), 0o755))
+	must(t, os.Symlink(real, filepath.Join(base, "mnt")))
+	outside := t.TempDir()
+	must(t, os.Symlink(outside, filepath.Join(real, "link")))
+
+	top, err := OpenTop(filepath.Join(base, "mnt"))
+	must(t, err)
+	defer top.Close()
+	if _, err := top.Sub("link"); !errors.Is(err, nofollow.ErrNotDir) {
+		t.Errorf("Sub(a symlink) = %v, want an error wrapping nofollow.ErrNotDir", err)
+	}
+	if _, err := top.Sub("../real"); !errors.Is(err, fs.ErrInvalid) {
+		t.Errorf("Sub(\"../real\") = %v, want fs.ErrInvalid", err)
+	}
+	sub, err := top.Sub("a/b")
+	must(t, err)
+	defer sub.Close()
+	top.Close() // Sub's handle is its own
+
+	// Moved, with a symlink to outside put where it was.
+	must(t, os.Rename(filepath.Join(real, "a"), filepath.Join(real, "a.moved")))
+	must(t, os.Mkdir(filepath.Join(real, "a"), 0o755))
+	must(t, os.Symlink(outside, filepath.Join(real, "a/b")))
+	f, err := sub.OpenFile("new", os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	must(t, err)
+	must(t, f.Close())
+	if _, err := os.Lstat(filepath.Join(real, "a.moved/b/new")); err != nil {
+		t.Errorf("the file made through Sub's handle is not in the directory it found: %v", err)
+	}
+	root, err := sub.OpenRoot()
+	must(t, err)
+	must(t, root.Chmod(0o710))
+	must(t, root.Close())
+	if fi, err := os.Lstat(filepath.Join(real, "a.moved/b")); err != nil || fi.Mode().Perm() != 0o710 {
+		t.Errorf("OpenRoot's chmod: the directory found is %v (%v), want mode 0710", fi.Mode(), err)
+	}
+	if ents, _ := os.ReadDir(outside); len(ents) != 0 {
+		t.Errorf("the directory outside holds %v, want nothing", ents)
+	}
+	if fi, err := os.Stat(outside); err != nil || fi.Mode().Perm() == 0o710 {
+		t.Errorf("the directory outside was chmodded: %v (%v)", fi.Mode(), err)
+	}
+}

@@ -65,17 +65,36 @@ func Device(name string) (uint64, error) {
 // mid-copy never blocks the next boot. Waiting polls every 50 ms so that
 // ctx is honoured; unlock releases the lock and closes the file.
 func Lock(ctx context.Context, name string) (unlock func() error, err error) {
+	return LockWith(ctx, name, LockOpener{
+		Existing: openExisting,
+		Create: func(name string) (*os.File, error) {
+			return os.OpenFile(name, os.O_RDWR|os.O_CREATE|os.O_EXCL|unix.O_NOFOLLOW|unix.O_NONBLOCK|unix.O_CLOEXEC, 0o644)
+		},
+	})
+}
+
+// A LockOpener opens a lock file for LockWith: Existing as nofollow.Open
+// does (never through a symlink, never waiting on a FIFO, never a device
+// node), Create exclusively with mode 0644 (O_NOFOLLOW, O_NONBLOCK).
+type LockOpener struct {
+	Existing func(name string) (*os.File, error)
+	Create   func(name string) (*os.File, error)
+}
+
+// LockWith is Lock with the file opened by open: through a handle on its
+// directory, say, rather than by its path.
+func LockWith(ctx context.Context, name string, open LockOpener) (unlock func() error, err error) {
 	// Open read-only when the file exists: taking the lock then writes
 	// nothing to flash. As nofollow opens: never through a final symlink
 	// (a dangling one would make root create a file anywhere), never
 	// blocking on a FIFO, never a device node (its driver's open could
 	// act), and only a regular file is locked. An exclusive create opens
 	// nothing that was there.
-	f, err := openExisting(name)
+	f, err := open.Existing(name)
 	if os.IsNotExist(err) {
-		f, err = os.OpenFile(name, os.O_RDWR|os.O_CREATE|os.O_EXCL|unix.O_NOFOLLOW|unix.O_NONBLOCK|unix.O_CLOEXEC, 0o644)
+		f, err = open.Create(name)
 		if os.IsExist(err) { // another process created it first
-			f, err = openExisting(name)
+			f, err = open.Existing(name)
 		}
 	}
 	if err != nil {

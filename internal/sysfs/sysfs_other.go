@@ -2,7 +2,10 @@
 
 package sysfs
 
-import "context"
+import (
+	"context"
+	"os"
+)
 
 // Space is not implemented on this system.
 func Space(name string) (SpaceInfo, error) { return SpaceInfo{}, ErrUnsupported }
@@ -21,3 +24,14 @@ func NewSyncer(name string) (*Syncer, error) { return nil, ErrUnsupported }
 
 // Sync is not implemented on this system.
 func (s *Syncer) Sync() error { return ErrUnsupported }
+
+// A LockOpener is not used on this system.
+type LockOpener struct {
+	Existing func(name string) (*os.File, error)
+	Create   func(name string) (*os.File, error)
+}
+
+// LockWith is not implemented on this system.
+func LockWith(ctx context.Context, name string, open LockOpener) (func() error, error) {
+	return nil, ErrUnsupported
+}
