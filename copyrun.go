@@ -357,34 +357,14 @@ func (c *copyRun) rootBelow() (bool, error) {
 		return false, nil
 	}
 	trusted, dir := c.job.Dst.root(), filepath.Clean(c.job.Dst.Dir)
-	if dir == trusted || !within(trusted, dir) {
-		return false, nil
-	}
-	rel, err := filepath.Rel(trusted, dir)
-	if err != nil {
-		return false, nil
-	}
-	rel = filepath.ToSlash(rel)
-	mode := c.job.Root | 0o700
-	top, err := beneath.OpenTop(trusted)
-	if errors.Is(err, beneath.ErrUnsupported) {
-		return false, nil
-	}
-	if errors.Is(err, fs.ErrNotExist) {
-		// The trusted root is the integrator's path: made by name, as
-		// root makes the whole path.
-		created, merr := durable.MkdirAll(c.dst, trusted, mode, c.job.hooks)
-		for _, d := range created {
-			c.changed[filepath.Dir(d)] = true
-		}
-		if merr != nil {
-			return true, merr
-		}
-		top, err = beneath.OpenTop(trusted)
-	}
+	top, rel, err := c.job.Dst.below(dir, c.job.hooks)
 	if err != nil {
 		return true, err
 	}
+	if top == nil {
+		return false, nil
+	}
+	mode := c.job.Root | 0o700
 	defer top.Close()
 	if mode != c.job.Root {
 		c.dirModes = append(c.dirModes, Entry{Path: "", Type: manifest.Dir, Mode: c.job.Root})
